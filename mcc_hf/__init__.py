@@ -1,0 +1,53 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""mcc-hf: one-shot talking-head video generation with multi-scale compensatory codebooks
+(Zhao et al., "Synergizing Motion and Appearance", CVPR 2025), as Hugging Face Diffusers components.
+
+``import mcc_hf`` is cheap: torch and diffusers are imported when a name below is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "TalkingHeadPipeline": "mcc_hf.pipelines.pipeline_talking_head",
+    "TalkingHeadPipelineOutput": "mcc_hf.pipelines.pipeline_talking_head",
+    "KeypointDetector": "mcc_hf.motion.keypoint_detector",
+    "DenseMotionNetwork": "mcc_hf.motion.dense_motion",
+    "DenseMotionOutput": "mcc_hf.motion.dense_motion",
+    "Keypoints": "mcc_hf.motion.keypoints",
+    "normalize_keypoints": "mcc_hf.motion.keypoints",
+    "CompensatoryGenerator": "mcc_hf.generator",
+    "GeneratorOutput": "mcc_hf.generator",
+    "Animator": "mcc_hf.animator",
+    "PRESETS": "mcc_hf.presets",
+    "get_preset": "mcc_hf.presets",
+    "convert_official_checkpoint": "mcc_hf.conversion",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .animator import Animator
+    from .conversion import convert_official_checkpoint
+    from .generator import CompensatoryGenerator, GeneratorOutput
+    from .motion.dense_motion import DenseMotionNetwork, DenseMotionOutput
+    from .motion.keypoint_detector import KeypointDetector
+    from .motion.keypoints import Keypoints, normalize_keypoints
+    from .pipelines.pipeline_talking_head import TalkingHeadPipeline, TalkingHeadPipelineOutput
+    from .presets import PRESETS, get_preset
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mcc_hf' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

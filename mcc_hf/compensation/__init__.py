@@ -1,0 +1,1 @@
+"""Codebooks and the multi-scale motion and appearance compensation of the generator."""

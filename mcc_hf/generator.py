@@ -1,0 +1,265 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""The compensatory generator: encoder, multi-scale motion and appearance codebook compensation, decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+
+from .autoencoder import Decoder, Encoder
+from .compensation.appearance_compensator import AppearanceCompensator
+from .compensation.codebook import CodebookMatch
+from .compensation.fusion import FeatureFusion
+from .compensation.motion_compensator import MotionCompensator
+from .compensation.motion_compensator import MotionStep
+from .layers import is_power_of_two, log2_int
+from .motion.geometry import resize, warp
+
+__all__ = ["CompensatoryGenerator", "GeneratorOutput", "SourceFeatures"]
+
+
+@dataclass
+class SourceFeatures:
+    """Everything the generator needs from the source image; it does not depend on the driving frame.
+
+    Args:
+        scale_features: per compensation scale, coarse to fine, the source feature ``[B, C_k, s_k, s_k]``
+            (the encoder output at the coarsest scale, the level features at the finer ones).
+    """
+
+    scale_features: list[torch.Tensor]
+
+    @property
+    def batch_size(self) -> int:
+        return self.scale_features[0].shape[0]
+
+    def expand(self, batch_size: int) -> "SourceFeatures":
+        """Broadcast a batch of one to ``batch_size`` without copying."""
+        if self.batch_size == batch_size:
+            return self
+        if self.batch_size != 1:
+            raise ValueError(f"cannot broadcast source features of batch {self.batch_size} to {batch_size}")
+        return SourceFeatures([f.expand(batch_size, -1, -1, -1) for f in self.scale_features])
+
+
+@dataclass
+class GeneratorOutput(BaseOutput):
+    """
+    Args:
+        sample: ``[B, 3, H, W]`` generated frame, nominally in ``[-1, 1]`` (not clamped).
+        deformations: the flows ``M^0 ... M^N`` (``[B, h, w, 2]`` each); ``M^0`` is the dense-motion flow.
+        occlusions: the occlusion maps ``O^1 ... O^N`` (``[B, 1, h, w]``).
+        residual_deformations: the per-scale flow residuals ``M^k - M^(k-1)`` (normalised units).
+        low_res_sample: (training) ``[B, 3, H, W]`` decode of the compensated coarsest feature alone.
+        motion_matches: (training) per scale, the motion embedding matched against the motion codebook.
+        motion_reconstructions: (training) per scale, the displacement decoded from the matched codes
+            (normalised, ``[B, h, w, 2]``); its target is ``M^(k-1)`` minus the identity grid.
+    """
+
+    sample: torch.Tensor
+    deformations: list[torch.Tensor]
+    occlusions: list[torch.Tensor]
+    residual_deformations: list[torch.Tensor]
+    low_res_sample: torch.Tensor | None = None
+    motion_matches: list[CodebookMatch] | None = None
+    motion_reconstructions: list[torch.Tensor] | None = None
+
+
+class CompensatoryGenerator(ModelMixin, ConfigMixin):
+    r"""Renders the driving frame from the source image and the dense motion, with multi-scale
+    motion and appearance codebook compensation (Zhao et al., CVPR 2025).
+
+    The encoder turns the source into a latent (``sample_size / 2^(L-1)`` wide, the *token grid*)
+    and level features. For every compensation scale, coarse to fine:
+
+    1. motion compensation refines the flow and the occlusion map with the motion codebook;
+    2. the scale's source feature is warped by the new flow and multiplied by the occlusion map;
+    3. appearance compensation repairs it with the appearance codebook.
+
+    The compensated latent is the decoder input; the compensated finer features are fused into the
+    decoder (SFT, then addition) after the first residual unit of their level. Each scale sees a
+    nested prefix of both codebooks (the finest the whole codebook). In training mode
+    (``model.train()``) the output also carries what the training losses need.
+
+    Parameters:
+        sample_size (`int`, defaults to 256): image side S (a power of two).
+        in_channels (`int`, defaults to 3), out_channels (`int`, defaults to 3): image channels.
+        block_out_channels (`tuple[int]`, defaults to `(64, 128, 128, 256)`): width of each encoder/decoder
+            level, fine to coarse; the last is also the latent width. L levels give a token grid of ``S / 2^(L-1)``.
+        layers_per_block (`int`, defaults to 2): residual blocks per level.
+        attention_resolutions (`tuple[int]`, defaults to `(32,)`): resolutions with spatial self-attention.
+        norm_num_groups (`int`, defaults to 32): GroupNorm groups.
+        compensation_resolutions (`tuple[int]`, defaults to `(32, 64, 128, 256)`): scales that are
+            compensated (and fused), coarse to fine; the first must be the token grid.
+        num_keypoints (`int`, defaults to 15): channels of the driving heatmap.
+        motion_size (`int`, defaults to 64): side of the dense-motion flow grid.
+        motion_embed_dim (`int`, defaults to 32), motion_codebook_size (`int`, defaults to 1024),
+        motion_num_layers (`int`, defaults to 2): motion codebook and transformer.
+        appearance_embed_dim (`int`, defaults to 256), appearance_codebook_size (`int`, defaults to 1024),
+        appearance_num_layers (`int`, defaults to 2): appearance codebook and transformer.
+        num_attention_heads (`int`, defaults to 8): heads of both transformers.
+        use_motion_compensation (`bool`, defaults to `True`): with `False` the dense-motion flow and
+            occlusion are used at every scale (ablation).
+        use_appearance_compensation (`bool`, defaults to `True`): with `False` the warped features are
+            used as they are (ablation).
+    """
+
+    _supports_gradient_checkpointing = False
+
+    @register_to_config
+    def __init__(
+        self,
+        sample_size: int = 256,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        block_out_channels: tuple[int, ...] = (64, 128, 128, 256),
+        layers_per_block: int = 2,
+        attention_resolutions: tuple[int, ...] = (32,),
+        norm_num_groups: int = 32,
+        compensation_resolutions: tuple[int, ...] = (32, 64, 128, 256),
+        num_keypoints: int = 15,
+        motion_size: int = 64,
+        motion_embed_dim: int = 32,
+        motion_codebook_size: int = 1024,
+        motion_num_layers: int = 2,
+        appearance_embed_dim: int = 256,
+        appearance_codebook_size: int = 1024,
+        appearance_num_layers: int = 2,
+        num_attention_heads: int = 8,
+        use_motion_compensation: bool = True,
+        use_appearance_compensation: bool = True,
+    ):
+        super().__init__()
+        levels = len(block_out_channels)
+        grid_size = sample_size // 2 ** (levels - 1)
+        if not is_power_of_two(sample_size) or grid_size < 1:
+            raise ValueError(f"sample_size must be a power of two of at least 2^{levels - 1}, got {sample_size}")
+        resolutions = list(compensation_resolutions)
+        level_resolutions = [sample_size // 2**i for i in range(levels)]
+        if not resolutions or resolutions[0] != grid_size or resolutions != sorted(set(resolutions)) or any(
+            r not in level_resolutions for r in resolutions
+        ):
+            raise ValueError(
+                f"compensation_resolutions must increase from the token grid {grid_size} through level "
+                f"resolutions {sorted(level_resolutions)}, got {resolutions}"
+            )
+        # Level (0 = finest) of each compensation scale, coarse to fine.
+        self.scale_levels = [log2_int(sample_size // r) for r in resolutions]
+        channels = [block_out_channels[level] for level in self.scale_levels]
+
+        self.encoder = Encoder(
+            in_channels, block_out_channels, layers_per_block, attention_resolutions, sample_size, norm_num_groups
+        )
+        self.decoder = Decoder(
+            out_channels, block_out_channels, layers_per_block, attention_resolutions, sample_size, norm_num_groups
+        )
+        self.motion_compensator = (
+            MotionCompensator(
+                channels, num_keypoints, motion_embed_dim, motion_num_layers, num_attention_heads,
+                motion_codebook_size, grid_size, motion_size, norm_num_groups,
+            )
+            if use_motion_compensation
+            else None
+        )
+        self.appearance_compensator = (
+            AppearanceCompensator(
+                channels, resolutions, appearance_embed_dim, appearance_num_layers, num_attention_heads,
+                appearance_codebook_size, grid_size,
+            )
+            if use_appearance_compensation
+            else None
+        )
+        self.fusion = nn.ModuleList(FeatureFusion(c, norm_num_groups) for c in channels[1:])
+        # Decoder block index -> compensation scale fused after it.
+        self.fuse_after = {self.decoder.fusion_indices[level]: k for k, level in enumerate(self.scale_levels) if k}
+
+    def encode_source(self, source_image: torch.Tensor) -> SourceFeatures:
+        """``[B, 3, H, W]`` in ``[-1, 1]`` -> :class:`SourceFeatures` (compute once per source image)."""
+        latent, level_features = self.encoder(source_image)
+        return SourceFeatures(
+            [latent if k == 0 else level_features[level] for k, level in enumerate(self.scale_levels)]
+        )
+
+    def match_appearance(self, image: torch.Tensor) -> list[CodebookMatch]:
+        """(Training) encode ``image`` (the driving frame) and match each scale's embedded level feature
+        against the appearance codebook prefix of that scale; feeds the appearance codebook loss."""
+        if self.appearance_compensator is None:
+            return []
+        _, level_features = self.encoder(image)
+        return [self.appearance_compensator.match(k, level_features[level]) for k, level in enumerate(self.scale_levels)]
+
+    def _compensate_scale(
+        self,
+        k: int,
+        feature: torch.Tensor,
+        deformation: torch.Tensor,
+        occlusion: torch.Tensor,
+        keypoint_feature: torch.Tensor | None,
+        steps: list[MotionStep],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Motion, then appearance compensation of scale ``k``.
+
+        Returns the compensated feature ``[B, C_k, s_k, s_k]`` and the flow and occlusion after the scale.
+        """
+        if self.motion_compensator is not None:
+            step = self.motion_compensator(k, feature, deformation, occlusion, keypoint_feature)
+            steps.append(step)
+            deformation, occlusion = step.deformation, step.occlusion
+        warped = warp(feature, deformation) * resize(occlusion, tuple(feature.shape[-2:]))
+        if self.appearance_compensator is not None:
+            warped = self.appearance_compensator(k, warped, deformation)
+        return warped, deformation, occlusion
+
+    def forward(
+        self,
+        source: torch.Tensor | SourceFeatures,
+        deformation: torch.Tensor,
+        occlusion: torch.Tensor,
+        driving_heatmap: torch.Tensor,
+        return_dict: bool = True,
+    ) -> GeneratorOutput | tuple:
+        """
+        Args:
+            source: ``[B, 3, H, W]`` source image in ``[-1, 1]``, or its :class:`SourceFeatures`
+                (a batch of one is broadcast over the motion batch).
+            deformation: ``[B, h, w, 2]`` dense-motion flow ``M^0``.
+            occlusion: ``[B, 1, h, w]`` dense-motion occlusion ``O^0`` in ``(0, 1)``.
+            driving_heatmap: ``[B, K, h, w]`` driving keypoint Gaussians.
+            return_dict: return a :class:`GeneratorOutput` instead of a tuple.
+        """
+        features = self.encode_source(source) if isinstance(source, torch.Tensor) else source
+        features = features.expand(deformation.shape[0])
+        keypoint_feature = (
+            self.motion_compensator.encode_keypoints(driving_heatmap) if self.motion_compensator is not None else None
+        )
+        motion_steps: list[MotionStep] = []
+        flow, occ = deformation, occlusion
+
+        x, flow, occ = self._compensate_scale(0, features.scale_features[0], flow, occ, keypoint_feature, motion_steps)
+        low_res_sample = self.decoder(x) if self.training else None
+        for i, block in enumerate(self.decoder.blocks):
+            x = block(x)
+            k = self.fuse_after.get(i)
+            if k is not None:
+                compensated, flow, occ = self._compensate_scale(
+                    k, features.scale_features[k], flow, occ, keypoint_feature, motion_steps
+                )
+                x = self.fusion[k - 1](x, compensated)
+
+        output = GeneratorOutput(
+            sample=x,
+            deformations=[deformation] + [s.deformation for s in motion_steps],
+            occlusions=[s.occlusion for s in motion_steps],
+            residual_deformations=[s.residual for s in motion_steps],
+        )
+        if self.training:
+            output.low_res_sample = low_res_sample
+            output.motion_matches = [s.codebook_match for s in motion_steps]
+            output.motion_reconstructions = [s.reconstruction for s in motion_steps]
+        return output if return_dict else output.to_tuple()

@@ -1,0 +1,130 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""Dense motion network: from sparse keypoint motions to a dense flow and an occlusion map (FOMM design)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+
+from ..layers import AntiAliasDownsample
+from .geometry import identity_grid, keypoint_gaussians
+from .hourglass import Hourglass
+from .keypoints import Keypoints
+
+__all__ = ["DenseMotionNetwork", "DenseMotionOutput"]
+
+
+@dataclass
+class DenseMotionOutput(BaseOutput):
+    """
+    Args:
+        deformation: ``[B, h, w, 2]`` sampling grid from driving to source (the initial flow M^0).
+        occlusion: ``[B, 1, h, w]`` occlusion map in ``(0, 1)`` (after the sigmoid).
+        driving_heatmap: ``[B, K, h, w]`` Gaussians of the driving keypoints (peak 1), the
+            driving-keypoint signal the generator receives.
+        mask: ``[B, K + 1, h, w]`` softmax weights of the background and the K sparse motions.
+    """
+
+    deformation: torch.Tensor
+    occlusion: torch.Tensor
+    driving_heatmap: torch.Tensor
+    mask: torch.Tensor
+
+
+class DenseMotionNetwork(ModelMixin, ConfigMixin):
+    r"""Estimates the dense flow from the driving frame to the source image.
+
+    On the source downsampled by ``scale_factor`` (``h x w``), each keypoint k defines the affine
+    motion ``z -> J_s,k J_d,k^-1 (z - kp_d,k) + kp_s,k``; with the identity (background) they form
+    K + 1 sparse motions. The source warped by each of them (``grid_sample`` with
+    ``align_corners=False``) and the driving-minus-source keypoint Gaussians go through an
+    hourglass, whose output gives a softmax mask over the K + 1 motions (their weighted sum is the
+    dense flow) and, through a sigmoid, the occlusion map.
+
+    Parameters:
+        num_keypoints (`int`, defaults to 15): number of keypoints K.
+        in_channels (`int`, defaults to 3): image channels.
+        block_expansion (`int`, defaults to 64): hourglass base width.
+        max_features (`int`, defaults to 1024): hourglass width cap.
+        num_blocks (`int`, defaults to 5): hourglass depth.
+        scale_factor (`float`, defaults to 0.25): resolution of the motion field relative to the image.
+        keypoint_variance (`float`, defaults to 0.01): variance of the keypoint Gaussians.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        num_keypoints: int = 15,
+        in_channels: int = 3,
+        block_expansion: int = 64,
+        max_features: int = 1024,
+        num_blocks: int = 5,
+        scale_factor: float = 0.25,
+        keypoint_variance: float = 0.01,
+    ):
+        super().__init__()
+        self.down = AntiAliasDownsample(in_channels, scale_factor) if scale_factor != 1 else nn.Identity()
+        self.hourglass = Hourglass(
+            block_expansion, (num_keypoints + 1) * (in_channels + 1), num_blocks, max_features
+        )
+        self.mask = nn.Conv2d(self.hourglass.out_channels, num_keypoints + 1, kernel_size=7, padding=3)
+        self.occlusion = nn.Conv2d(self.hourglass.out_channels, 1, kernel_size=7, padding=3)
+
+    def sparse_motions(self, kp_driving: Keypoints, kp_source: Keypoints, height: int, width: int) -> torch.Tensor:
+        """The background (identity) and K keypoint motions as sampling grids ``[B, K + 1, h, w, 2]``."""
+        grid = identity_grid(height, width, device=kp_driving.value.device, dtype=kp_driving.value.dtype)
+        b, k = kp_driving.value.shape[:2]
+        relative = grid.view(1, 1, height, width, 2) - kp_driving.value.view(b, k, 1, 1, 2)
+        affine = torch.matmul(kp_source.jacobian, torch.inverse(kp_driving.jacobian))  # [B, K, 2, 2]
+        relative = torch.einsum("bkij,bkhwj->bkhwi", affine, relative)
+        driving_to_source = relative + kp_source.value.view(b, k, 1, 1, 2)
+        background = grid.view(1, 1, height, width, 2).expand(b, 1, height, width, 2)
+        return torch.cat([background, driving_to_source], dim=1)
+
+    def forward(self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> DenseMotionOutput:
+        """
+        Args:
+            source_image: ``[B, C, H, W]`` in ``[-1, 1]``; a batch of one is broadcast over the keypoints.
+            kp_driving: driving keypoints (batch B).
+            kp_source: source keypoints (batch B or 1).
+
+        Returns:
+            :class:`DenseMotionOutput` on the ``h x w = H*scale x W*scale`` grid.
+        """
+        batch = kp_driving.batch_size
+        kp_source = kp_source.expand(batch)
+        source = self.down(source_image)
+        source = source.expand(batch, -1, -1, -1) if source.shape[0] == 1 else source
+        _, c, h, w = source.shape
+        k = self.config.num_keypoints
+
+        gaussian_driving = keypoint_gaussians(kp_driving.value, h, w, self.config.keypoint_variance)
+        gaussian_source = keypoint_gaussians(kp_source.value, h, w, self.config.keypoint_variance)
+        heatmaps = F.pad(gaussian_driving - gaussian_source, (0, 0, 0, 0, 1, 0))  # zero background channel first
+
+        motions = self.sparse_motions(kp_driving, kp_source, h, w)  # [B, K+1, h, w, 2]
+        deformed = F.grid_sample(
+            source.unsqueeze(1).expand(batch, k + 1, c, h, w).reshape(batch * (k + 1), c, h, w),
+            motions.reshape(batch * (k + 1), h, w, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        ).view(batch, k + 1, c, h, w)
+
+        # Per motion: [heatmap, warped source channels] -> [B, (K+1)*(C+1), h, w]
+        hourglass_input = torch.cat([heatmaps.unsqueeze(2), deformed], dim=2).view(batch, -1, h, w)
+        features = self.hourglass(hourglass_input)
+
+        mask = F.softmax(self.mask(features), dim=1)  # [B, K+1, h, w]
+        deformation = torch.einsum("bkhw,bkhwc->bhwc", mask, motions)
+        occlusion = torch.sigmoid(self.occlusion(features))
+        return DenseMotionOutput(
+            deformation=deformation, occlusion=occlusion, driving_heatmap=gaussian_driving, mask=mask
+        )
