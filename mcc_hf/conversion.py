@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from .errors import UserInputError
 from .layers import AntiAliasDownsample
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ pipe = TalkingHeadPipeline.from_pretrained("{output}")
 """
 
 
-class CheckpointConversionError(ValueError):
+class CheckpointConversionError(UserInputError):
     """An official checkpoint does not match the expected layout; the message lists what differs."""
 
 
@@ -339,5 +340,5 @@ def convert_official_checkpoint(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        logger.info("wrote converted pipeline to %s", output_dir)
+        logger.debug("wrote converted pipeline to %s", output_dir)
     return pipe

@@ -12,6 +12,8 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
+from .errors import UserInputError
+
 __all__ = [
     "ImageInput",
     "InvalidInputError",
@@ -25,7 +27,7 @@ __all__ = [
 ImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, str, os.PathLike]
 
 
-class InvalidInputError(ValueError):
+class InvalidInputError(UserInputError):
     """An input image or video cannot be used; the message says why."""
 
 

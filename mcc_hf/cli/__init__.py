@@ -1,0 +1,54 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""The ``mcc-hf`` command line.
+
+Each subcommand lives in its own module with ``register(subparsers)``, which adds a parser whose
+``func`` default runs the command. Heavy imports happen inside the command, so ``mcc-hf --help``
+is fast. Errors meant for the user are printed as one line with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+__all__ = ["main"]
+
+COMMAND_MODULES = (
+    "mcc_hf.cli.convert",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcc-hf",
+        description="One-shot talking-head video generation with multi-scale compensatory codebooks (MCC).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    from ..errors import UserInputError
+
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (UserInputError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:
+        if args.debug:
+            raise
+        print(f"mcc-hf {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
