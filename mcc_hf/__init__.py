@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+from .defaults import DEFAULT_MODEL, DEFAULT_MODEL_NAME  # noqa: E402  (plain strings, cheap)
+
 _LAZY = {
     "TalkingHeadPipeline": "mcc_hf.pipelines.pipeline_talking_head",
     "TalkingHeadPipelineOutput": "mcc_hf.pipelines.pipeline_talking_head",
@@ -26,13 +28,15 @@ _LAZY = {
     "PRESETS": "mcc_hf.presets",
     "get_preset": "mcc_hf.presets",
     "convert_official_checkpoint": "mcc_hf.conversion",
+    "load_pipeline": "mcc_hf.loading",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = sorted(_LAZY) + ["DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .animator import Animator
     from .conversion import convert_official_checkpoint
+    from .loading import load_pipeline
     from .generator import CompensatoryGenerator, GeneratorOutput
     from .motion.dense_motion import DenseMotionNetwork, DenseMotionOutput
     from .motion.keypoint_detector import KeypointDetector

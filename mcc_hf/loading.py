@@ -8,18 +8,32 @@ import os
 
 import torch
 
+from .defaults import DEFAULT_MODEL, DEFAULT_MODEL_NAME
 from .errors import ModelLoadingError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_pipeline"]
+__all__ = ["load_pipeline", "resolve_model"]
 
 
-def load_pipeline(model: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **kwargs):
+def resolve_model(model: str | None) -> str:
+    """``None`` or the default name -> the bundled default folder; anything else is returned unchanged."""
+    if model is None or model == DEFAULT_MODEL_NAME:
+        if not os.path.isfile(os.path.join(DEFAULT_MODEL, "model_index.json")):
+            raise ModelLoadingError(
+                f"the bundled default model is missing from this installation ({DEFAULT_MODEL}); "
+                "reinstall mcc-hf or pass a model folder or Hub id"
+            )
+        return DEFAULT_MODEL
+    return model
+
+
+def load_pipeline(model: str | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **kwargs):
     """Load a :class:`~mcc_hf.TalkingHeadPipeline` in eval mode on ``device`` in ``dtype``.
 
     Args:
-        model: a local pipeline folder (with ``model_index.json``) or a Hugging Face Hub repo id.
+        model: a local pipeline folder (with ``model_index.json``), a Hugging Face Hub repo id, or
+            ``None`` / ``"mcc-hf-default"`` for the bundled default model.
         kwargs: passed to ``TalkingHeadPipeline.from_pretrained``.
 
     Raises:
@@ -28,6 +42,7 @@ def load_pipeline(model: str, *, device: str | torch.device = "cpu", dtype: torc
     """
     from .pipelines.pipeline_talking_head import TalkingHeadPipeline
 
+    model = resolve_model(model)
     looks_local = os.path.isabs(model) or model.startswith((".", "~")) or os.path.exists(model)
     if looks_local:
         path = os.path.expanduser(model)
