@@ -19,7 +19,9 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "mcc_hf" / "__init__.py"
 
 extras = {
     "train": ["accelerate>=1.0", "tensorboard>=2.14"],
-    "metrics": ["dlib-bin>=19.24", "face-recognition-models>=0.3.0", "matplotlib>=3.7"],
+    # dlib's 68-point landmark and face-identity models (100 MB): best-frame search and metrics.
+    "face": ["face-recognition-models>=0.3.0"],
+    "metrics": ["face-recognition-models>=0.3.0", "matplotlib>=3.7"],
     "demo": ["gradio>=5.0"],
 }
 extras["dev"] = sorted(
@@ -47,6 +49,7 @@ setup(
         "numpy>=1.24",
         "Pillow>=10",
         "av>=12",
+        "dlib-bin>=19.24",
         "tqdm>=4.60",
     ],
     extras_require=extras,
