@@ -249,15 +249,16 @@ def convert_generator_state_dict(official: Mapping[str, torch.Tensor], generator
     return _apply_rules("generator", generator, _generator_rules(generator, official), official)
 
 
-def _check_blur_kernel(official: Mapping[str, torch.Tensor], key: str, module) -> str:
+def _check_blur_kernel(official: Mapping[str, torch.Tensor], key: str, module, prefix: str) -> str:
     """The official anti-alias kernel is a saved buffer; ours is recomputed. Check that they agree."""
     if key in official and isinstance(module.down, AntiAliasDownsample):
         ours = module.down.weight
         theirs = official[key].to(ours.dtype)
         if theirs.shape != ours.shape or not torch.allclose(theirs, ours, atol=1e-6):
             raise CheckpointConversionError(
-                f"{key}: the checkpoint's anti-aliasing kernel {list(theirs.shape)} does not match the "
-                f"configured scale_factor {module.config.scale_factor} ({list(ours.shape)})"
+                f"the motion estimator checkpoint does not match the configuration: {prefix}.{key} is an "
+                f"anti-aliasing kernel {list(theirs.shape)}, the configured scale_factor "
+                f"{module.config.scale_factor} needs {list(ours.shape)}"
             )
     return key
 
@@ -269,7 +270,7 @@ def convert_motion_estimator_state_dict(
     parts = {}
     for prefix, module in (("kp_detector", keypoint_detector), ("dense_motion_network", dense_motion)):
         sub = {k[len(prefix) + 1:]: v for k, v in official.items() if k.startswith(prefix + ".")}
-        blur = _check_blur_kernel(sub, "down.weight", module)
+        blur = _check_blur_kernel(sub, "down.weight", module, prefix)
         rules = {key: (key, _same) for key in module.state_dict()}
         parts[prefix] = _apply_rules(f"{prefix} (motion estimator)", module, rules, sub, ignored={blur: "recomputed"})
     others = sorted(k for k in official if not k.startswith(("kp_detector.", "dense_motion_network.")))

@@ -51,11 +51,11 @@ def _array_to_tensor(array: np.ndarray) -> torch.Tensor:
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise InvalidInputError(f"expected an image array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {array.shape}")
     if array.dtype == np.uint8:
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(torch.float32) / 255.0
+        tensor = torch.from_numpy(array.astype(np.float32)) / 255.0
     elif array.dtype == np.uint16:
         tensor = torch.from_numpy(array.astype(np.float32)) / 65535.0
     elif np.issubdtype(array.dtype, np.floating):
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        tensor = torch.from_numpy(array.astype(np.float32))  # a copy: read-only arrays are fine
         if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
             raise InvalidInputError("float image arrays must hold values in [0, 1]")
     else:
