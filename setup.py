@@ -41,6 +41,7 @@ setup(
     packages=find_packages(include=["mcc_hf", "mcc_hf.*"]) + ["mcc_hf.pipelines"],
     package_dir={"mcc_hf.pipelines": "pipelines"},
     include_package_data=True,
+    package_data={"mcc_hf": ["assets/*.jpg", "default_model/*", "default_model/*/*"]},
     install_requires=[
         "torch>=2.1",
         "diffusers>=0.30",
