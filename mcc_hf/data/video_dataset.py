@@ -1,0 +1,233 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""Pairs of frames from talking-head videos, in the FOMM/VoxCeleb layout.
+
+A dataset root holds ``train/`` and ``test/`` folders (or is itself such a folder). Each video is
+either a folder of PNG/JPG frames (sorted by name) or a video file decoded with PyAV. A video's
+identity is its name up to the first ``#`` (``id10001#abc#00001.mp4`` -> ``id10001``); a name
+without ``#`` is its own identity.
+
+Every item is one identity (``id_sampling=True``, the released recipe) or one video: a video of
+the identity is chosen at random, two frame indices are drawn uniformly with replacement and sorted
+(source before driving), then both frames are flipped horizontally with p = 0.5 and swapped (time
+flip) with p = 0.5. Optional colour jitter changes both frames alike.
+
+Randomness depends only on ``(seed, epoch, index)``, so an epoch is reproducible whatever the
+number of loader workers or processes, which makes resumed training follow the same data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserInputError
+from ..image_processing import InvalidInputError, load_image, resize_to, to_model_range
+
+__all__ = ["VideoPairDataset", "VideoSource", "find_videos", "identity_of", "read_video_frames"]
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def identity_of(name: str) -> str:
+    """The identity of a video named ``name``: the part before the first ``#`` (else the name without extension)."""
+    base = os.path.basename(os.path.normpath(name))
+    if "#" in base:
+        return base.split("#", 1)[0]
+    stem, ext = os.path.splitext(base)
+    return stem if ext.lower() in VIDEO_EXTENSIONS else base
+
+
+def _frame_files(folder: str) -> list[str]:
+    return sorted(
+        os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)
+    )
+
+
+def read_video_frames(path: str, indices: Sequence[int]) -> dict[int, np.ndarray]:
+    """Decode the frames ``indices`` of a video file with PyAV.
+
+    Returns ``{index: HxWx3 uint8 RGB array}``. Decoding stops after the largest index; an index
+    past the real end of the stream (containers sometimes over-report) gets the last frame.
+    """
+    import av
+
+    wanted = sorted(set(int(i) for i in indices))
+    frames: dict[int, np.ndarray] = {}
+    last = None
+    try:
+        with av.open(path) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if i in wanted:
+                    frames[i] = frame.to_ndarray(format="rgb24")
+                last = (i, frame)
+                if i >= wanted[-1]:
+                    break
+    except (av.error.FFmpegError, OSError, ValueError) as e:  # type: ignore[attr-defined]
+        raise InvalidInputError(f"cannot decode video {path}: {e}") from e
+    if last is None:
+        raise InvalidInputError(f"video {path} has no decodable frames")
+    tail = last[1].to_ndarray(format="rgb24")
+    return {i: frames.get(i, tail) for i in wanted}
+
+
+def _count_video_frames(path: str) -> int:
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            if stream.frames and stream.frames > 0:
+                return int(stream.frames)
+            return sum(1 for _ in container.decode(video=0))
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:  # type: ignore[attr-defined]
+        raise InvalidInputError(f"cannot read video {path}: {e}") from e
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One training video: a folder of frames or a video file."""
+
+    path: str
+    identity: str
+
+    @property
+    def is_frame_folder(self) -> bool:
+        return os.path.isdir(self.path)
+
+    def num_frames(self) -> int:
+        if self.is_frame_folder:
+            return len(_frame_files(self.path))
+        return _count_video_frames(self.path)
+
+    def read(self, indices: Sequence[int]) -> list[torch.Tensor]:
+        """The frames at ``indices`` as ``[3, H, W]`` float tensors in ``[0, 1]``."""
+        if self.is_frame_folder:
+            files = _frame_files(self.path)
+            return [load_image(files[i]) for i in indices]
+        decoded = read_video_frames(self.path, indices)
+        return [load_image(decoded[int(i)]) for i in indices]
+
+
+def find_videos(root: str, split: str | None = None) -> list[VideoSource]:
+    """List the videos under ``root/split`` (or ``root`` when it has no such folder), sorted by name."""
+    if not os.path.isdir(root):
+        raise UserInputError(f"dataset folder not found: {root}")
+    folder = os.path.join(root, split) if split and os.path.isdir(os.path.join(root, split)) else root
+    videos = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            if _frame_files(path):
+                videos.append(VideoSource(path, identity_of(name)))
+        elif name.lower().endswith(VIDEO_EXTENSIONS):
+            videos.append(VideoSource(path, identity_of(name)))
+    if not videos:
+        raise UserInputError(
+            f"no videos found in {folder}: expected video files ({', '.join(VIDEO_EXTENSIONS)}) or folders of "
+            f"{'/'.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS[:2])} frames, named 'identity#clip...'"
+        )
+    return videos
+
+
+class VideoPairDataset(torch.utils.data.Dataset):
+    """(source, driving) frame pairs from talking-head videos.
+
+    Args:
+        root: dataset folder (with ``train/``/``test/`` or directly holding videos).
+        resolution: side of the square frames returned (resized when the video differs).
+        split: sub-folder to read (``"train"`` or ``"test"``); ignored when ``root`` has no such folder.
+        id_sampling: one item per identity (released recipe) instead of one per video.
+        repeats: how many times the item list is repeated per epoch (the release uses 100).
+        horizontal_flip: flip both frames horizontally with p = 0.5.
+        time_flip: swap source and driving with p = 0.5.
+        color_jitter: strength ``s`` of a brightness/contrast/saturation jitter with factors in
+            ``[1 - s, 1 + s]``, the same for both frames (0 disables it, as in the release).
+        seed: base of the per-item random streams.
+
+    Items are dicts with ``"source"`` and ``"driving"``: ``[3, resolution, resolution]`` float32 in ``[-1, 1]``.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        resolution: int,
+        split: str | None = "train",
+        id_sampling: bool = True,
+        repeats: int = 1,
+        horizontal_flip: bool = True,
+        time_flip: bool = True,
+        color_jitter: float = 0.0,
+        seed: int = 0,
+    ):
+        if repeats < 1:
+            raise UserInputError(f"repeats must be at least 1, got {repeats}")
+        if not 0 <= color_jitter < 1:
+            raise UserInputError(f"color_jitter must be in [0, 1), got {color_jitter}")
+        self.videos = find_videos(root, split)
+        self.resolution = resolution
+        self.id_sampling = id_sampling
+        self.repeats = repeats
+        self.horizontal_flip = horizontal_flip
+        self.time_flip = time_flip
+        self.color_jitter = color_jitter
+        self.seed = seed
+        self.epoch = 0
+        groups: dict[str, list[VideoSource]] = {}
+        for video in self.videos:
+            groups.setdefault(video.identity if id_sampling else video.path, []).append(video)
+        self.items: list[list[VideoSource]] = [groups[key] for key in sorted(groups)]
+        self._frame_counts: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.items) * self.repeats
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the item order and random draws of ``epoch`` (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def _item(self, index: int) -> list[VideoSource]:
+        block, position = divmod(index, len(self.items))
+        order = np.random.default_rng([self.seed, self.epoch, block]).permutation(len(self.items))
+        return self.items[order[position]]
+
+    def _frame_count(self, video: VideoSource) -> int:
+        if video.path not in self._frame_counts:
+            count = video.num_frames()
+            if count < 1:
+                raise InvalidInputError(f"video {video.path} has no frames")
+            self._frame_counts[video.path] = count
+        return self._frame_counts[video.path]
+
+    def _jitter(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Brightness, contrast and saturation jitter of ``[N, 3, H, W]`` in ``[0, 1]`` (same factors for all N)."""
+        low, high = 1 - self.color_jitter, 1 + self.color_jitter
+        brightness, contrast, saturation = rng.uniform(low, high, size=3)
+        frames = frames * brightness
+        mean = frames.mean(dim=(1, 2, 3), keepdim=True)
+        frames = (frames - mean) * contrast + mean
+        gray = (0.299 * frames[:, 0:1] + 0.587 * frames[:, 1:2] + 0.114 * frames[:, 2:3])
+        frames = (frames - gray) * saturation + gray
+        return frames.clamp(0, 1)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        candidates = self._item(index)
+        video = candidates[rng.integers(len(candidates))]
+        indices = np.sort(rng.integers(0, self._frame_count(video), size=2))
+        frames = torch.stack(video.read([int(i) for i in indices]))  # [2, 3, H, W] in [0, 1]
+        frames = resize_to(frames, self.resolution)
+        if self.horizontal_flip and rng.random() < 0.5:
+            frames = frames.flip(-1)
+        if self.time_flip and rng.random() < 0.5:
+            frames = frames.flip(0)
+        if self.color_jitter > 0:
+            frames = self._jitter(frames, rng)
+        frames = to_model_range(frames)
+        return {"source": frames[0].contiguous(), "driving": frames[1].contiguous()}
