@@ -17,6 +17,7 @@ __all__ = ["main"]
 
 COMMAND_MODULES = (
     "mcc_hf.cli.convert",
+    "mcc_hf.cli.evaluate",
 )
 
 
