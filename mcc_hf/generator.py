@@ -101,6 +101,7 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         motion_size (`int`, defaults to 64): side of the dense-motion flow grid.
         motion_embed_dim (`int`, defaults to 32), motion_codebook_size (`int`, defaults to 1024),
         motion_num_layers (`int`, defaults to 2): motion codebook and transformer.
+        motion_refine_channels (`int`, defaults to 128): width of the flow-refinement head (MRFA-style).
         appearance_embed_dim (`int`, defaults to 256), appearance_codebook_size (`int`, defaults to 1024),
         appearance_num_layers (`int`, defaults to 2): appearance codebook and transformer.
         num_attention_heads (`int`, defaults to 8): heads of both transformers.
@@ -128,6 +129,7 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         motion_embed_dim: int = 32,
         motion_codebook_size: int = 1024,
         motion_num_layers: int = 2,
+        motion_refine_channels: int = 128,
         appearance_embed_dim: int = 256,
         appearance_codebook_size: int = 1024,
         appearance_num_layers: int = 2,
@@ -162,7 +164,7 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         self.motion_compensator = (
             MotionCompensator(
                 channels, num_keypoints, motion_embed_dim, motion_num_layers, num_attention_heads,
-                motion_codebook_size, grid_size, motion_size, norm_num_groups,
+                motion_codebook_size, grid_size, motion_size, norm_num_groups, motion_refine_channels,
             )
             if use_motion_compensation
             else None

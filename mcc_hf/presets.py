@@ -71,6 +71,7 @@ def _tiny(sample_size: int, block_out_channels: tuple[int, ...], motion_scale: f
             motion_embed_dim=16,
             motion_codebook_size=128,
             motion_num_layers=2,
+            motion_refine_channels=32,
             appearance_embed_dim=64,
             appearance_codebook_size=256,
             appearance_num_layers=2,

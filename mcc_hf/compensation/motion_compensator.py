@@ -16,11 +16,6 @@ from .transformer import CompensationTransformerLayer
 
 __all__ = ["FlowRefinementHead", "MotionCompensator", "MotionEncoder", "MotionStep"]
 
-# Widths of the flow-refinement head (as in MRFA, from which the released model takes it).
-CONTEXT_CHANNELS = 192
-MOTION_FEATURE_CHANNELS = 128
-
-
 @dataclass
 class MotionStep:
     """Result of motion compensation at one scale.
@@ -43,17 +38,18 @@ class MotionStep:
 class MotionEncoder(nn.Module):
     """Encodes a displacement field together with the motion-context feature (MRFA-style).
 
-    ``displacement [B, 2, h, w]`` (pixels), ``context [B, C, h, w]`` -> ``[B, 128, h, w]``
-    (126 learned channels followed by the displacement itself).
+    ``displacement [B, 2, h, w]`` (pixels), ``context [B, C, h, w]`` -> ``[B, R, h, w]``
+    (``R - 2`` learned channels followed by the displacement itself). The released model has
+    ``R = 128`` (inner widths 128, 96, 128, 64, as in MRFA); other widths scale in proportion.
     """
 
-    def __init__(self, context_channels: int):
+    def __init__(self, context_channels: int, channels: int = 128):
         super().__init__()
-        self.convc1 = nn.Conv2d(context_channels, 128, kernel_size=1)
-        self.convc2 = nn.Conv2d(128, 96, kernel_size=3, padding=1)
-        self.convf1 = nn.Conv2d(2, 128, kernel_size=7, padding=3)
-        self.convf2 = nn.Conv2d(128, 64, kernel_size=3, padding=1)
-        self.conv = nn.Conv2d(96 + 64, MOTION_FEATURE_CHANNELS - 2, kernel_size=3, padding=1)
+        self.convc1 = nn.Conv2d(context_channels, channels, kernel_size=1)
+        self.convc2 = nn.Conv2d(channels, channels * 3 // 4, kernel_size=3, padding=1)
+        self.convf1 = nn.Conv2d(2, channels, kernel_size=7, padding=3)
+        self.convf2 = nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1)
+        self.conv = nn.Conv2d(channels * 3 // 4 + channels // 2, channels - 2, kernel_size=3, padding=1)
 
     def forward(self, displacement: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         context = F.relu(self.convc2(F.relu(self.convc1(context))))
@@ -65,16 +61,17 @@ class MotionEncoder(nn.Module):
 class FlowRefinementHead(nn.Module):
     """Predicts a displacement residual (2 channels, pixels) and an occlusion delta (1 channel).
 
-    ``motion_feature [B, 128, h, w]``, ``warped_context [B, 192, h, w]`` -> ``[B, 3, h, w]``.
+    ``motion_feature [B, R, h, w]``, ``warped_context [B, 3R/2, h, w]`` -> ``[B, 3, h, w]``
+    (``R = 128`` in the released model).
     """
 
-    def __init__(self):
+    def __init__(self, channels: int = 128):
         super().__init__()
-        self.convc1 = nn.Conv2d(CONTEXT_CHANNELS, 128, kernel_size=3, padding=1)
-        self.conv1 = nn.Conv2d(MOTION_FEATURE_CHANNELS + 128, 128, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(128, 2, kernel_size=3, padding=1)
-        self.convo1 = nn.Conv2d(MOTION_FEATURE_CHANNELS + 128, 128, kernel_size=3, padding=1)
-        self.convo2 = nn.Conv2d(128, 1, kernel_size=3, padding=1)
+        self.convc1 = nn.Conv2d(channels * 3 // 2, channels, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(2 * channels, channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(channels, 2, kernel_size=3, padding=1)
+        self.convo1 = nn.Conv2d(2 * channels, channels, kernel_size=3, padding=1)
+        self.convo2 = nn.Conv2d(channels, 1, kernel_size=3, padding=1)
 
     def forward(self, motion_feature: torch.Tensor, warped_context: torch.Tensor) -> torch.Tensor:
         joint = torch.cat([motion_feature, F.relu(self.convc1(warped_context))], dim=1)
@@ -103,6 +100,7 @@ class MotionCompensator(nn.Module):
         grid_size: side of the token map.
         motion_size: side of the flow grid (a power-of-two multiple of ``grid_size``).
         num_groups: GroupNorm groups of the embedding blocks.
+        refine_channels: width ``R`` of the flow-refinement head (128 in the release; a multiple of 4).
     """
 
     def __init__(
@@ -116,8 +114,11 @@ class MotionCompensator(nn.Module):
         grid_size: int,
         motion_size: int,
         num_groups: int,
+        refine_channels: int = 128,
     ):
         super().__init__()
+        if refine_channels % 4 or refine_channels < 8:
+            raise ValueError(f"refine_channels must be a multiple of 4 (at least 8), got {refine_channels}")
         num_scales = len(feature_channels)
         num_resamples = (motion_size // grid_size).bit_length() - 1
         if motion_size % grid_size or grid_size << num_resamples != motion_size:
@@ -138,9 +139,11 @@ class MotionCompensator(nn.Module):
         self.layers = nn.ModuleList(
             CompensationTransformerLayer(dim, num_heads, 2 * dim) for _ in range(num_layers)
         )
-        self.motion_encoder = MotionEncoder(dim)
-        self.context_proj = nn.ModuleList(nn.Conv2d(c, CONTEXT_CHANNELS, kernel_size=1) for c in feature_channels)
-        self.refine = FlowRefinementHead()
+        self.motion_encoder = MotionEncoder(dim, refine_channels)
+        self.context_proj = nn.ModuleList(
+            nn.Conv2d(c, refine_channels * 3 // 2, kernel_size=1) for c in feature_channels
+        )
+        self.refine = FlowRefinementHead(refine_channels)
         # Training only: decodes matched codes back into a displacement for the reconstruction loss.
         self.to_displacement = nn.Sequential(
             *(Upsample(dim) for _ in range(num_resamples)),
