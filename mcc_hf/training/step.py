@@ -104,11 +104,11 @@ class TrainingStep:
         self.nan_policy = nan_policy
         self.seed = seed
 
-    def _transform(self, batch_size: int, global_step: int, micro_step: int, device) -> RandomTPS | None:
+    def _transform(self, batch_size: int, global_step: int, batch_index: int, device) -> RandomTPS | None:
         if not self.accelerator.unwrap_model(self.model).use_equivariance:
             return None
-        # Depends only on (seed, step, micro-step, rank), so resumed runs draw the same warps.
-        state = np.random.SeedSequence([self.seed, global_step, micro_step, self.accelerator.process_index])
+        # Depends only on (seed, step, batch index in the epoch, rank), so resumed runs draw the same warps.
+        state = np.random.SeedSequence([self.seed, global_step, batch_index, self.accelerator.process_index])
         generator = torch.Generator().manual_seed(int(state.generate_state(1)[0]))
         return RandomTPS(batch_size, **self.tps_params, generator=generator, device=device)
 
@@ -130,9 +130,9 @@ class TrainingStep:
             f"{message}. Lower --learning_rate, check the data, or pass --nan_policy skip to skip such steps."
         )
 
-    def __call__(self, batch: dict[str, torch.Tensor], global_step: int, micro_step: int) -> StepResult:
+    def __call__(self, batch: dict[str, torch.Tensor], global_step: int, batch_index: int) -> StepResult:
         source, driving = batch["source"], batch["driving"]
-        transform = self._transform(source.shape[0], global_step, micro_step, source.device)
+        transform = self._transform(source.shape[0], global_step, batch_index, source.device)
         output = self.model(source, driving, transform)
         terms = generator_terms(output, driving, self.weights, self.perceptual)
         logs: dict[str, float] = {k: float(v.detach()) for k, v in output.logs.items()}

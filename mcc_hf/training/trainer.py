@@ -234,12 +234,12 @@ def train(args: Namespace) -> str:
     count = 0
     for epoch in range(first_epoch, num_epochs):
         dataset.set_epoch(epoch)
-        loader = dataloader
+        loader, start = dataloader, 0
         if epoch == first_epoch and skip_batches:
-            loader = accelerator.skip_first_batches(dataloader, skip_batches)
-        for micro_step, batch in enumerate(loader):
+            loader, start = accelerator.skip_first_batches(dataloader, skip_batches), skip_batches
+        for batch_index, batch in enumerate(loader, start=start):
             with accelerator.accumulate(*(m for m in (model, discriminator) if m is not None)):
-                result = step(batch, global_step, micro_step)
+                result = step(batch, global_step, batch_index)
             for key, value in result.losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             count += 0 if result.skipped else 1
