@@ -156,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
     )
     lpips, fid = _perceptual(args, not_computed)
     measurer = _face_measurer(args, not_computed)
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
+    output = Path(args.output)  # created when the first file is written
     result = evaluate(
         contenders, settings, face_measurer=measurer, lpips=lpips, fid=fid, not_computed=not_computed,
         strip_dir=output / "strips",
