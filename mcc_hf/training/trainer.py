@@ -42,6 +42,25 @@ def _build_components(args: Namespace):
     return preset.build()
 
 
+def _may_leave_unused_parameters(args: Namespace) -> bool:
+    """Whether the switched-off terms may leave some trained parameters out of the loss (DDP must then look for them)."""
+    weights = (args.pixel_weight, args.low_res_weight, args.motion_codebook_weight, args.motion_reconstruction_weight,
+               args.appearance_codebook_weight, args.equivariance_value_weight, args.equivariance_jacobian_weight)
+    return any(w == 0 for w in weights)
+
+
+def replica_difference(accelerator, module: torch.nn.Module) -> float:
+    """Largest difference between processes of per-tensor parameter fingerprints (0 when all replicas agree).
+
+    Every process must call it. The fingerprint of a tensor is its sum and its sum of squares (float64).
+    """
+    fingerprint = torch.stack(
+        [torch.stack([p.detach().double().sum(), p.detach().double().pow(2).sum()]) for p in module.parameters()]
+    ).to(accelerator.device)
+    gathered = accelerator.gather(fingerprint[None])  # [processes, tensors, 2]
+    return float((gathered - gathered[0:1]).abs().max())
+
+
 def _tracker_config(args: Namespace) -> dict:
     """Options as tracker hyper-parameters (tensorboard accepts only scalars and strings)."""
     config = {}
@@ -97,8 +116,8 @@ def train(args: Namespace) -> str:
         mixed_precision=args.mixed_precision,
         log_with=None if args.report_to == "none" else args.report_to,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=logging_dir),
-        # Branches switched off by the configuration (e.g. a disabled loss) leave parameters unused.
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        # A switched-off term can leave parameters without gradient (e.g. the motion decoder).
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=_may_leave_unused_parameters(args))],
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not accelerator.is_local_main_process:
@@ -273,6 +292,12 @@ def train(args: Namespace) -> str:
     progress.close()
 
     save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit, checkpoint_extra)
+    if accelerator.num_processes > 1:
+        difference = replica_difference(accelerator, unwrapped)
+        logger.info("replica check: %d processes, max parameter fingerprint difference %.3g",
+                    accelerator.num_processes, difference)
+        if difference > 0:
+            logger.warning("the processes ended with different weights; the saved pipeline is the main process's")
     if accelerator.is_main_process:
         final_generator = _ema_generator(unwrapped, ema)
         keypoint_detector = copy.deepcopy(unwrapped.keypoint_detector).eval()
