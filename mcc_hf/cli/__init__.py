@@ -18,6 +18,7 @@ __all__ = ["main"]
 COMMAND_MODULES = (
     "mcc_hf.cli.convert",
     "mcc_hf.cli.evaluate",
+    "mcc_hf.cli.animate",
 )
 
 

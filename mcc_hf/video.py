@@ -1,0 +1,356 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""Video files with PyAV: streaming decode, H.264 encode at the driving fps, audio copy, atomic write.
+
+Frames are RGB ``uint8`` numpy arrays ``(H, W, 3)``. Nothing here holds more than one decoded
+frame (or one batch handed to :meth:`VideoWriter.write`) in memory, so the cost of a video does
+not grow with its length.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .image_processing import InvalidInputError
+
+__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter", "check_output_path", "probe_video", "read_frames"]
+
+logger = logging.getLogger(__name__)
+
+#: Containers :class:`VideoWriter` can write (H.264 video), by file extension.
+VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+# Audio codecs the MP4 / QuickTime muxers accept as they are; anything else is re-encoded to AAC.
+_MP4_AUDIO_CODECS = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+_FALLBACK_FPS = Fraction(25)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learns from a video file's header (no frame is decoded).
+
+    Args:
+        path: the file.
+        width, height: frame size in pixels.
+        fps: the average frame rate.
+        num_frames: the frame count the container declares, or ``None`` when it declares none.
+        audio_codec: the codec of the first audio stream, or ``None`` without audio.
+    """
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction
+    num_frames: int | None
+    audio_codec: str | None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+
+def _open_input(path: str | os.PathLike):
+    """Open a video file for reading, with errors that say what is wrong with it."""
+    import av
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InvalidInputError(f"video file not found: {path}")
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"not a video file: {path} is a directory")
+    try:
+        container = av.open(path, mode="r")
+    except av.error.EOFError as e:
+        raise InvalidInputError(f"the video has no frames: {path} (it ends before its first frame)") from e
+    except av.FFmpegError as e:
+        raise InvalidInputError(f"not a readable video: {path} ({_ffmpeg_reason(e)})") from e
+    problem = None
+    if not container.streams:
+        # A container written without a single frame keeps no stream at all.
+        problem = f"the video has no frames: {path}"
+    elif container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        # FFmpeg opens still images as one-frame "videos" through its image demuxers.
+        problem = f"not a video: {path} is an image"
+    elif not container.streams.video:
+        problem = f"not a video: {path} has no video stream"
+    if problem is not None:
+        container.close()
+        raise InvalidInputError(problem)
+    return container
+
+
+def _ffmpeg_reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error)
+
+
+def _video_fps(stream) -> Fraction:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or rate <= 0:
+        logger.warning("the video declares no frame rate; assuming %s fps", _FALLBACK_FPS)
+        return _FALLBACK_FPS
+    return Fraction(rate)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read a video file's size, frame rate, frame count and audio codec.
+
+    Raises:
+        InvalidInputError: the file is missing, is not a video, or cannot be parsed.
+    """
+    container = _open_input(path)
+    try:
+        stream = container.streams.video[0]
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        return VideoInfo(
+            path=os.fspath(path),
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=_video_fps(stream),
+            num_frames=stream.frames or None,
+            audio_codec=audio,
+        )
+    finally:
+        container.close()
+
+
+def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Decode a video file frame by frame as RGB ``uint8`` arrays ``(H, W, 3)``.
+
+    Raises:
+        InvalidInputError: the file is missing or not a video, its data is corrupt, or it holds no frame.
+    """
+    import av
+
+    container = _open_input(path)
+    count = 0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                count += 1
+                yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as e:
+            raise InvalidInputError(f"corrupt video data in {os.fspath(path)} after {count} frames ({_ffmpeg_reason(e)})") from e
+    finally:
+        container.close()
+    if count == 0:
+        raise InvalidInputError(f"the video has no frames: {os.fspath(path)}")
+
+
+def check_output_path(path: str | os.PathLike) -> str:
+    """Check that a video can be written at ``path`` (known extension, existing folder); returns it as a string."""
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in VIDEO_EXTENSIONS:
+        raise InvalidInputError(
+            f"unsupported output file type {extension or '(none)'!r} for {path}; use one of {', '.join(VIDEO_EXTENSIONS)}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InvalidInputError(f"output folder does not exist: {folder}")
+    if os.path.isdir(path):
+        raise InvalidInputError(f"output path is a directory: {path}")
+    return path
+
+
+class _AudioCopy:
+    """Moves the audio of a source file into an output container, interleaved with the video.
+
+    Codecs the output container accepts are copied packet by packet (no re-encode); others are
+    re-encoded to AAC. Timestamps are shifted so that the audio keeps its offset to the first video frame.
+    """
+
+    def __init__(self, source: str, output, container_name: str):
+        import av
+
+        self._input = av.open(source, mode="r")
+        audio = self._input.streams.audio[0]
+        video = self._input.streams.video[0]
+        video_start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
+        self._offset = int(round(video_start / audio.time_base)) if audio.time_base else 0
+        self._in = audio
+        self.transcode = container_name != "matroska" and audio.codec_context.name not in _MP4_AUDIO_CODECS
+        if self.transcode:
+            self._out = output.add_stream("aac", rate=audio.codec_context.sample_rate or 48000)
+            # Name the layout by channel count: files often declare an unnamed layout the AAC encoder refuses.
+            self._out.layout = "mono" if audio.codec_context.layout.nb_channels == 1 else "stereo"
+            self._frames = self._input.decode(audio)
+        else:
+            self._out = output.add_stream_from_template(audio)
+            self._packets = self._input.demux(audio)
+        self._output = output
+        self._pending = None
+        self._done = False
+
+    def _next(self):
+        """The next packet (copy) or decoded frame (transcode) with a timestamp, or ``None`` at the end."""
+        source = self._frames if self.transcode else self._packets
+        for item in source:
+            if item.pts is None or (not self.transcode and item.dts is None):
+                continue
+            return item
+        return None
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Write the audio up to ``seconds`` of output time (``None``: all of it)."""
+        while not self._done:
+            item = self._pending or self._next()
+            self._pending = None
+            if item is None:
+                self._done = True
+                if self.transcode:
+                    self._output.mux(self._out.encode(None))
+                break
+            time = float((item.pts - self._offset) * item.time_base)
+            if seconds is not None and time > seconds:
+                self._pending = item
+                break
+            if time < 0:
+                continue
+            if self.transcode:
+                item.pts = item.pts - self._offset
+                self._output.mux(self._out.encode(item))
+            else:
+                item.pts -= self._offset
+                item.dts -= self._offset
+                item.stream = self._out
+                self._output.mux(item)
+
+    def close(self) -> None:
+        self._input.close()
+
+
+class VideoWriter:
+    """Encode RGB frames to an H.264 file, atomically: frames go to a hidden temporary file next to
+    ``path``, which replaces ``path`` only when :meth:`close` succeeds; on an error (or :meth:`abort`) the
+    temporary file is deleted and ``path`` is left untouched.
+
+    Args:
+        path: the output file; ``.mp4``, ``.m4v``, ``.mov`` or ``.mkv``.
+        fps: frames per second of the output.
+        audio_from: a video file whose first audio track is copied into the output (no-op without audio).
+        crf: x264 constant rate factor (lower is better quality; 18 is visually near-lossless).
+        preset: x264 speed preset.
+
+    Frames with an odd width or height lose their last column or row (4:2:0 chroma needs even sizes).
+    Use as a context manager, or call :meth:`close` / :meth:`abort` yourself.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | Fraction, *, audio_from: str | os.PathLike | None = None,
+                 crf: int = 18, preset: str = "medium"):
+        import av
+
+        self.path = check_output_path(path)
+        extension = os.path.splitext(self.path)[1].lower()
+        folder = os.path.dirname(os.path.abspath(self.path))
+        self.fps = Fraction(fps).limit_denominator(1001 * 1000)
+        if self.fps <= 0:
+            raise InvalidInputError(f"fps must be positive, got {fps}")
+        self._container_name = VIDEO_EXTENSIONS[extension]
+        handle, self._temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=extension, dir=folder)
+        os.close(handle)
+        self._output = av.open(self._temp_path, mode="w", format=self._container_name)
+        self._crf, self._preset = crf, preset
+        self._stream = None
+        self._audio: _AudioCopy | None = None
+        self._audio_from = os.fspath(audio_from) if audio_from is not None else None
+        self.num_frames = 0
+        self.width = self.height = 0
+        self._closed = False
+
+    @property
+    def has_audio(self) -> bool:
+        return self._audio is not None
+
+    def _start(self, height: int, width: int) -> None:
+        self.width, self.height = width - width % 2, height - height % 2
+        if self.width < 2 or self.height < 2:
+            raise InvalidInputError(f"frames of {width}x{height} pixels are too small to encode")
+        stream = self._output.add_stream("libx264", rate=self.fps)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+        stream.options = {"crf": str(self._crf), "preset": self._preset}
+        self._stream = stream
+        if self._audio_from is not None and probe_video(self._audio_from).has_audio:
+            self._audio = _AudioCopy(self._audio_from, self._output, self._container_name)
+            if self._audio.transcode:
+                logger.info("re-encoding the driving audio to AAC (its codec cannot be copied into %s)", self.path)
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append frames: RGB ``uint8`` ``(H, W, 3)`` or a batch ``(B, H, W, 3)`` of one size."""
+        import av
+
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames (B, H, W, 3), got {frames.dtype} {frames.shape}")
+        if self._stream is None:
+            self._start(frames.shape[1], frames.shape[2])
+        for array in frames:
+            array = np.ascontiguousarray(array[: self.height, : self.width])
+            if array.shape[:2] != (self.height, self.width):
+                raise ValueError(f"frame size {array.shape[1]}x{array.shape[0]} differs from {self.width}x{self.height}")
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = self.num_frames
+            frame.time_base = 1 / self.fps
+            self._output.mux(self._stream.encode(frame))
+            self.num_frames += 1
+        if self._audio is not None:
+            self._audio.mux_until(float(self.num_frames / self.fps))
+
+    def close(self) -> str:
+        """Finish the file and move it to ``path``; returns ``path``."""
+        if self._closed:
+            return self.path
+        if self._stream is None:
+            self.abort()
+            raise InvalidInputError("no frames were written")
+        try:
+            self._output.mux(self._stream.encode(None))
+            if self._audio is not None:
+                self._audio.mux_until(None)
+            self._release()
+        except BaseException:
+            self.abort()
+            raise
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._temp_path, 0o666 & ~umask)  # mkstemp creates the file private to its owner
+        os.replace(self._temp_path, self.path)
+        self._closed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written so far; ``path`` is not touched."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._release()
+        except Exception as e:  # the file is being discarded; keep the original error visible
+            logger.debug("ignoring an error while discarding %s: %s", self._temp_path, e)
+        finally:
+            if os.path.exists(self._temp_path):
+                os.remove(self._temp_path)
+
+    def _release(self) -> None:
+        try:
+            self._output.close()
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
