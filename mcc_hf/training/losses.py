@@ -72,7 +72,13 @@ class ImagePyramid(nn.Module):
 
 class PyramidPerceptualLoss(nn.Module):
     """Multi-scale pyramid VGG19 loss: sum over pyramid levels and the five VGG slices of the mean L1
-    distance of features (target features detached). All layer weights are 1, as released."""
+    distance of features (target features detached). All layer weights are 1, as released.
+
+    VGG19 pools four times before ``relu5_1``, so levels smaller than 16 pixels are left out (at
+    256x256 all four released levels are used; at 64x64 the 1/8 level is skipped).
+    """
+
+    min_size = 16
 
     def __init__(self, vgg: VGG19Features, scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)):
         super().__init__()
@@ -81,7 +87,9 @@ class PyramidPerceptualLoss(nn.Module):
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return sum(
-            vgg_l1(self.vgg, p, t) for p, t in zip(self.pyramid(prediction), self.pyramid(target))
+            vgg_l1(self.vgg, p, t)
+            for p, t in zip(self.pyramid(prediction), self.pyramid(target))
+            if min(p.shape[-2:]) >= self.min_size
         )
 
 
