@@ -1,0 +1,133 @@
+# Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
+"""The Space demo used the way a person uses it: Debian's Chromium, headless, driven by Playwright.
+
+Needs the system browser (``apt-get install -y chromium``) and ``pip install playwright``; the test never
+downloads a browser (no ``playwright install``). Without them it skips, unless ``MCC_REQUIRE_BROWSER=1``
+(set in CI) turns the skip into a failure. Screenshots go to ``artifacts/`` (``MCC_ARTIFACTS_DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_space import EXAMPLES, MAX_SECONDS, MAX_UPLOAD_MB, start_space, write_clip
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ARTIFACTS = Path(os.environ.get("MCC_ARTIFACTS_DIR", ROOT / "artifacts"))
+CHROMIUM = os.environ.get("MCC_CHROMIUM", "/usr/bin/chromium")
+RENDER_TIMEOUT_MS = 240_000
+
+
+def _unavailable(reason: str):
+    if os.environ.get("MCC_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"MCC_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright)")
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        _unavailable(f"no system Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-quic"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory, browser):
+    server = start_space(tmp_path_factory)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, space):
+    """A fresh page on the app; fails the test if the page asks anything of a host other than the app."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((space.url, "data:", "blob:")) else None)
+    page.goto(space.url, wait_until="networkidle")
+    yield page
+    page.close()
+    assert outside == [], f"the page requested outside hosts: {outside}"
+
+
+def upload(page, source: Path, driving: Path) -> None:
+    page.locator("#source input[type=file]").set_input_files(str(source))
+    page.locator("#driving input[type=file]").set_input_files(str(driving))
+    page.locator("#driving video").wait_for(timeout=30_000)
+
+
+def error_toast(page) -> str:
+    toast = page.locator(".toast-body").first
+    toast.wait_for(timeout=60_000)
+    return toast.inner_text()
+
+
+def test_generate_in_the_browser(page, space):
+    upload(page, EXAMPLES / "astronaut-face.jpg", EXAMPLES / "astronaut-nod.mp4")
+    page.locator("#animate").click()
+
+    page.wait_for_function(
+        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
+        " || document.querySelector('.toast-body')",
+        timeout=RENDER_TIMEOUT_MS,
+    )  # Chromium has decoded the result's first frame, or an error was shown
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    page.wait_for_function(
+        "document.querySelector('#comparison video') && document.querySelector('#comparison video').readyState >= 2",
+        timeout=60_000,
+    )
+    summary = page.locator("#summary").inner_text()
+    assert "30 frames" in summary and "audio kept" in summary
+    duration = page.evaluate("document.querySelector('#result video').duration")
+    assert duration == pytest.approx(3.0, abs=0.2)
+    source = page.locator("#result video").get_attribute("src")
+    response = page.request.get(source)
+    assert response.status == 200 and response.headers["content-type"] == "video/mp4"
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#result video").evaluate("video => { video.pause(); video.currentTime = 1.5; }")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "space-screenshot.png"), full_page=True)
+
+
+def test_invalid_image_gets_a_clear_message(page, tmp_path):
+    not_an_image = tmp_path / "holiday.png"
+    not_an_image.write_text("this is text, not a picture\n" * 10)
+    upload(page, not_an_image, EXAMPLES / "astronaut-nod.mp4")
+    page.locator("#animate").click()
+    message = error_toast(page)
+    assert "not an image that can be read" in message
+    assert "Traceback" not in page.content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "space-invalid-upload.png"), full_page=True)
+
+
+def test_too_long_driving_video_gets_a_clear_message(page, tmp_path):
+    clip = write_clip(tmp_path / "long.mp4", num_frames=(MAX_SECONDS + 1) * 10, size=32)
+    upload(page, EXAMPLES / "astronaut-face.jpg", clip)
+    page.locator("#animate").click()
+    assert f"this Space accepts up to {MAX_SECONDS} s" in error_toast(page)
+
+
+def test_oversized_upload_gets_a_clear_message(page, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(int(MAX_UPLOAD_MB * 1.5 * 2**20)))
+    page.locator("#source input[type=file]").set_input_files(str(big))
+    message = error_toast(page)
+    assert "exceed the maximum allowed size" in message and "big.png" in message
+    assert "Traceback" not in page.content()
