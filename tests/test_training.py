@@ -307,6 +307,40 @@ def test_non_finite_loss_stops_with_the_term_name_or_skips():
     assert all(torch.equal(p, before[n]) or not torch.isfinite(before[n]).all() for n, p in model.named_parameters())
 
 
+def test_ablation_model_config_trains_without_compensation():
+    from accelerate import Accelerator
+
+    from mcc_hf.presets import get_preset
+    from mcc_hf.training.model import TalkingHeadTrainingModel
+    from mcc_hf.training.step import TrainingStep
+
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    preset = get_preset(str(ROOT / "configs" / "model-tiny-64-no-compensation.json"))
+    model = TalkingHeadTrainingModel(*preset.build())
+    assert model.generator.motion_compensator is None and model.generator.appearance_compensator is None
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train()
+    step = TrainingStep(accelerator, model, optimizer, LossWeights(perceptual=0, gan=0))
+    batch = {"source": torch.rand(1, 3, 64, 64) * 2 - 1, "driving": torch.rand(1, 3, 64, 64) * 2 - 1}
+    losses = step(batch, global_step=0, batch_index=0).losses
+    assert "motion_codebook" not in losses and "appearance_codebook" not in losses and "pixel" in losses
+
+
+def test_fine_tuning_starts_from_a_saved_pipeline(tmp_path):
+    from conftest import tiny_pipeline
+
+    from mcc_hf.training.trainer import _build_components
+
+    tiny_pipeline("tiny-64", seed=3).save_pretrained(tmp_path / "pipe")
+    args = parse_args(["--train_data_dir", "d", "--perceptual_weight", "0",
+                       "--pretrained_model_name_or_path", str(tmp_path / "pipe")])
+    _, _, generator = _build_components(args)
+    reference = tiny_pipeline("tiny-64", seed=3).generator
+    for a, b in zip(generator.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b)
+
+
 # ----------------------------------------------------------------------------------------------- checkpoints
 
 def test_checkpoints_count_only_when_complete_and_rotate(tmp_path):
