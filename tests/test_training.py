@@ -114,6 +114,9 @@ def test_vgg_weights_errors_explain_how_to_provide_them(tmp_path):
         VGG19Features.from_weights(str(tmp_path / "missing.safetensors"))
     from safetensors.torch import save_file
 
+    if os.environ.get("HF_HUB_OFFLINE") == "1":  # set by conftest: the Hub route must fail with the same advice
+        with pytest.raises(UserInputError, match="--perceptual_weight 0"):
+            VGG19Features.from_weights("no-such-owner/no-such-vgg19")
     save_file({"features.0.weight": torch.zeros(64, 3, 3, 3)}, str(tmp_path / "partial.safetensors"))
     with pytest.raises(UserInputError, match="lack"):
         VGG19Features.from_weights(str(tmp_path / "partial.safetensors"))

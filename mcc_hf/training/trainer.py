@@ -252,6 +252,8 @@ def train(args: Namespace) -> str:
     sums: dict[str, float] = {}
     count = 0
     for epoch in range(first_epoch, num_epochs):
+        if global_step >= max_train_steps:  # resumed from a checkpoint at or past the end
+            break
         dataset.set_epoch(epoch)
         loader, start = dataloader, 0
         if epoch == first_epoch and skip_batches:
