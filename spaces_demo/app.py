@@ -176,6 +176,8 @@ def probe_driving_video(path: Path, settings: SpaceSettings) -> DrivingInfo:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise invalid
+            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+                raise gr.Error("The driving file is a still image; please upload a video.", title="Invalid video")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0)
             seconds = _stream_seconds(container, stream)
@@ -367,6 +369,7 @@ class TalkingHeadDemo:
         except UserInputError as e:  # ModelLoadingError
             logger.error("model loading failed: %s", e)
             raise gr.Error(f"The model could not be loaded: {e}", title="Model unavailable") from None
+        from mcc_hf.pipelines.pipeline_talking_head import NoFaceFoundError
 
         with self.work.request() as folder:
             result_path = folder / "result.mp4"
@@ -378,6 +381,12 @@ class TalkingHeadDemo:
                     crop=bool(crop), smoothing=smoothing, batch_size=self.settings.batch_size, output_size=size,
                     keep_audio=True, callback=frame_progress(progress),
                 )
+            except NoFaceFoundError as e:
+                raise gr.Error(
+                    f"{str(e).split(';')[0].capitalize()}. Use a clearer, front-facing face, or untick 'Crop and paste "
+                    "back' and 'Find best frame' if the inputs are already face crops.",
+                    title="No face found",
+                ) from None
             except UserInputError as e:
                 message = str(e).replace(str(source_path), "the source image").replace(str(driving_path), "the driving video")
                 raise gr.Error(message, title="Cannot animate these inputs") from None

@@ -212,6 +212,19 @@ def test_round_trip_gives_playable_video_with_audio(client, media):
 
 
 @launched
+def test_shipped_examples_render(client, app):
+    """Both example rows as the UI sends them; the second crops the full portrait and pastes back."""
+    for source, driving, *options in app.example_rows():
+        result, comparison, summary = animate(client, source, driving, **dict(zip(
+            ("motion", "adapt_scale", "find_best_frame", "crop", "smoothing", "output_size"), options)))
+        out = video_summary(result)
+        assert out["frames"] == 30 and out["audio_codecs"] == ["aac"]
+        if options[3]:  # crop and paste back: the full 512 x 512 portrait comes back
+            assert (out["width"], out["height"]) == (512, 512)
+        assert video_summary(comparison)["frames"] == 30
+
+
+@launched
 def test_options_reach_the_pipeline(client, media):
     result, _, summary = animate(client, media["source"], media["silent"], motion="Absolute", adapt_scale=False,
                                  smoothing=0.5, output_size=256)
@@ -228,6 +241,7 @@ def test_options_reach_the_pipeline(client, media):
         ("not_an_image", "clip", "not an image"),
         ("source", "not_a_video", "not a video"),
         ("source", "long", f"accepts up to {MAX_SECONDS} s"),
+        ("source", "source", "still image; please upload a video"),
     ],
 )
 def test_invalid_inputs_get_a_clear_message(client, media, source, driving, message):
@@ -236,6 +250,14 @@ def test_invalid_inputs_get_a_clear_message(client, media, source, driving, mess
     with pytest.raises(AppError, match=message) as info:
         animate(client, media[source], media[driving])
     assert "Traceback" not in str(info.value)
+
+
+@launched
+def test_no_face_with_crop_explains_the_option(client, media):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="No face found in the source image.*untick 'Crop and paste back'"):
+        animate(client, media["source"], media["clip"], crop=True)
 
 
 @launched
@@ -258,7 +280,7 @@ def test_server_files_outside_the_upload_area_are_not_served(space):
     for path in ("/etc/passwd", str(APP), str(ROOT / "setup.py")):
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"{space.url}gradio_api/file={path}", timeout=10)
-        assert info.value.code in (403, 404)
+        assert info.value.code == 403
 
 
 # ----------------------------------------------------------------------------------------------

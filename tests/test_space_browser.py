@@ -105,6 +105,22 @@ def test_generate_in_the_browser(page, space):
     page.screenshot(path=str(ARTIFACTS / "space-screenshot.png"), full_page=True)
 
 
+def test_example_row_fills_the_inputs_and_renders(page):
+    page.locator("#animate").wait_for()
+    page.get_by_text("Examples (NASA portrait, public domain)").wait_for()
+    page.locator("table tbody tr").first.click()
+    page.locator("#source img").wait_for(timeout=30_000)
+    page.locator("#driving video").wait_for(timeout=30_000)
+    page.locator("#animate").click()
+    page.wait_for_function(
+        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
+        " || document.querySelector('.toast-body')",
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    assert "30 frames" in page.locator("#summary").inner_text()
+
+
 def test_invalid_image_gets_a_clear_message(page, tmp_path):
     not_an_image = tmp_path / "holiday.png"
     not_an_image.write_text("this is text, not a picture\n" * 10)
