@@ -136,10 +136,10 @@ class SpaceServer:
         self._log.close()
 
 
-def start_space(tmp_path_factory) -> SpaceServer:
+def start_space(tmp_path_factory, **extra_env: str) -> SpaceServer:
     folder = tmp_path_factory.mktemp("space")
     tiny_pipeline().save_pretrained(folder / "model")
-    server = SpaceServer(folder / "model", folder / "server.log")
+    server = SpaceServer(folder / "model", folder / "server.log", **extra_env)
     try:
         server.wait_ready()
     except BaseException:

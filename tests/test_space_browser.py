@@ -9,6 +9,7 @@ downloads a browser (no ``playwright install``). Without them it skips, unless `
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory, browser):
-    server = start_space(tmp_path_factory)
+    # One frame per batch: the progress bar advances 30 times for the 30-frame example.
+    server = start_space(tmp_path_factory, MCC_SPACE_BATCH_SIZE="1")
     yield server
     server.stop()
 
@@ -81,6 +83,11 @@ def test_generate_in_the_browser(page, space):
     upload(page, EXAMPLES / "astronaut-face.jpg", EXAMPLES / "astronaut-nod.mp4")
     page.locator("#animate").click()
 
+    progress = page.locator("#result").get_by_text(re.compile(r"Rendering frames"))
+    progress.first.wait_for(timeout=RENDER_TIMEOUT_MS)  # the frame progress bar while frames render
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#result").screenshot(path=str(ARTIFACTS / "space-progress.png"))
+
     page.wait_for_function(
         "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
         " || document.querySelector('.toast-body')",
@@ -99,7 +106,6 @@ def test_generate_in_the_browser(page, space):
     response = page.request.get(source)
     assert response.status == 200 and response.headers["content-type"] == "video/mp4"
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("#result video").evaluate("video => { video.pause(); video.currentTime = 1.5; }")
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "space-screenshot.png"), full_page=True)
