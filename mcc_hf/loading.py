@@ -52,7 +52,7 @@ def load_pipeline(model: str | None = None, *, device: str | torch.device = "cpu
             raise ModelLoadingError(f"{model} is not a pipeline folder (it has no model_index.json)")
         model = path
     try:
-        pipe = TalkingHeadPipeline.from_pretrained(model, **kwargs)
+        pipe = TalkingHeadPipeline.from_pretrained(model, dtype=dtype, **kwargs)
     except (OSError, EnvironmentError) as e:
         where = "folder" if looks_local else "Hub repository"
         raise ModelLoadingError(f"cannot load the {where} {model!r}: {str(e).splitlines()[0]}") from e
@@ -65,4 +65,4 @@ def load_pipeline(model: str | None = None, *, device: str | torch.device = "cpu
         raise ModelLoadingError(f"cannot load {model!r}: {message}") from e
     for component in (pipe.keypoint_detector, pipe.dense_motion, pipe.generator):
         component.eval()
-    return pipe.to(device=device, dtype=dtype)
+    return pipe.to(device)
