@@ -53,19 +53,29 @@ class AnimationResult:
 
 
 class Animator:
-    """Renders driving keypoints onto a prepared source image."""
+    """Renders driving keypoints onto a prepared source image.
+
+    Inference runs in ``memory_format`` (channels-last by default: the convolutions run markedly
+    faster on CPU and GPU, with the same results up to float rounding). Under ``torch.no_grad()``
+    :meth:`prepare_source` also precomputes the codebook keys and values of the generator's
+    transformers, so a prepared source is tied to the weights it was prepared with: prepare it
+    again after changing them.
+    """
 
     def __init__(self, keypoint_detector: KeypointDetector, dense_motion: DenseMotionNetwork,
-                 generator: CompensatoryGenerator):
+                 generator: CompensatoryGenerator, memory_format: torch.memory_format = torch.channels_last):
         self.keypoint_detector = keypoint_detector
         self.dense_motion = dense_motion
         self.generator = generator
+        self.memory_format = memory_format
 
     def prepare_source(self, image: torch.Tensor) -> PreparedSource:
         """``[1, 3, H, W]`` in ``[-1, 1]`` -> :class:`PreparedSource` (source keypoints and features)."""
-        return PreparedSource(
-            image=image, keypoints=self.keypoint_detector(image), features=self.generator.encode_source(image)
-        )
+        # The encoder runs once per video in the input's layout; the per-frame work reads its features
+        # in ``memory_format``.
+        features = self.generator.encode_source(image, project_codes=not torch.is_grad_enabled())
+        features = features.contiguous(self.memory_format)
+        return PreparedSource(image=image, keypoints=self.keypoint_detector(image), features=features)
 
     def detect_keypoints(self, images: torch.Tensor) -> Keypoints:
         """``[B, 3, H, W]`` in ``[-1, 1]`` -> keypoints."""

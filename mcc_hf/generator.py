@@ -18,6 +18,7 @@ from .compensation.codebook import CodebookMatch
 from .compensation.fusion import FeatureFusion
 from .compensation.motion_compensator import MotionCompensator
 from .compensation.motion_compensator import MotionStep
+from .compensation.transformer import ProjectedMemory
 from .layers import is_power_of_two, log2_int
 from .motion.geometry import resize, warp
 
@@ -31,13 +32,26 @@ class SourceFeatures:
     Args:
         scale_features: per compensation scale, coarse to fine, the source feature ``[B, C_k, s_k, s_k]``
             (the encoder output at the coarsest scale, the level features at the finer ones).
+        motion_codes, appearance_codes: (inference cache, optional) the codebook keys and values of
+            every transformer layer (:meth:`MotionCompensator.project_codes`); used only while autograd
+            is disabled, and valid for the weights they were computed with.
     """
 
     scale_features: list[torch.Tensor]
+    motion_codes: list[ProjectedMemory] | None = None
+    appearance_codes: list[ProjectedMemory] | None = None
 
     @property
     def batch_size(self) -> int:
         return self.scale_features[0].shape[0]
+
+    def contiguous(self, memory_format: torch.memory_format) -> "SourceFeatures":
+        """The same features laid out in ``memory_format`` (e.g. ``torch.channels_last``)."""
+        return SourceFeatures(
+            [f.contiguous(memory_format=memory_format) for f in self.scale_features],
+            self.motion_codes,
+            self.appearance_codes,
+        )
 
     def expand(self, batch_size: int) -> "SourceFeatures":
         """Broadcast a batch of one to ``batch_size`` without copying."""
@@ -45,7 +59,9 @@ class SourceFeatures:
             return self
         if self.batch_size != 1:
             raise ValueError(f"cannot broadcast source features of batch {self.batch_size} to {batch_size}")
-        return SourceFeatures([f.expand(batch_size, -1, -1, -1) for f in self.scale_features])
+        return SourceFeatures(
+            [f.expand(batch_size, -1, -1, -1) for f in self.scale_features], self.motion_codes, self.appearance_codes
+        )
 
 
 @dataclass
@@ -181,12 +197,22 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         # Decoder block index -> compensation scale fused after it.
         self.fuse_after = {self.decoder.fusion_indices[level]: k for k, level in enumerate(self.scale_levels) if k}
 
-    def encode_source(self, source_image: torch.Tensor) -> SourceFeatures:
-        """``[B, 3, H, W]`` in ``[-1, 1]`` -> :class:`SourceFeatures` (compute once per source image)."""
+    def encode_source(self, source_image: torch.Tensor, project_codes: bool = False) -> SourceFeatures:
+        """``[B, 3, H, W]`` in ``[-1, 1]`` -> :class:`SourceFeatures` (compute once per source image).
+
+        With ``project_codes`` (for inference), the features also carry the codebook keys and values of
+        both transformers, so that frames rendered from them skip that work.
+        """
         latent, level_features = self.encoder(source_image)
-        return SourceFeatures(
+        features = SourceFeatures(
             [latent if k == 0 else level_features[level] for k, level in enumerate(self.scale_levels)]
         )
+        if project_codes:
+            if self.motion_compensator is not None:
+                features.motion_codes = self.motion_compensator.project_codes()
+            if self.appearance_compensator is not None:
+                features.appearance_codes = self.appearance_compensator.project_codes()
+        return features
 
     def match_appearance(self, image: torch.Tensor) -> list[CodebookMatch]:
         """(Training) encode ``image`` (the driving frame) and match each scale's embedded level feature
@@ -204,18 +230,23 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         occlusion: torch.Tensor,
         keypoint_feature: torch.Tensor | None,
         steps: list[MotionStep],
+        cache: SourceFeatures | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Motion, then appearance compensation of scale ``k``.
+        """Motion, then appearance compensation of scale ``k`` (``cache``: features whose projected
+        codes may be used).
 
         Returns the compensated feature ``[B, C_k, s_k, s_k]`` and the flow and occlusion after the scale.
         """
         if self.motion_compensator is not None:
-            step = self.motion_compensator(k, feature, deformation, occlusion, keypoint_feature)
+            codes = None if cache is None else cache.motion_codes
+            step = self.motion_compensator(k, feature, deformation, occlusion, keypoint_feature, codes)
             steps.append(step)
             deformation, occlusion = step.deformation, step.occlusion
-        warped = warp(feature, deformation) * resize(occlusion, tuple(feature.shape[-2:]))
+        visibility = resize(occlusion, tuple(feature.shape[-2:]))
+        warped = warp(feature, deformation)
+        warped = warped * visibility if cache is None else warped.mul_(visibility)
         if self.appearance_compensator is not None:
-            warped = self.appearance_compensator(k, warped, deformation)
+            warped = self.appearance_compensator(k, warped, deformation, None if cache is None else cache.appearance_codes)
         return warped, deformation, occlusion
 
     def forward(
@@ -237,20 +268,24 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         """
         features = self.encode_source(source) if isinstance(source, torch.Tensor) else source
         features = features.expand(deformation.shape[0])
+        # Inference caches (and in-place updates) only while autograd is off.
+        cache = None if torch.is_grad_enabled() else features
         keypoint_feature = (
             self.motion_compensator.encode_keypoints(driving_heatmap) if self.motion_compensator is not None else None
         )
         motion_steps: list[MotionStep] = []
         flow, occ = deformation, occlusion
 
-        x, flow, occ = self._compensate_scale(0, features.scale_features[0], flow, occ, keypoint_feature, motion_steps)
+        x, flow, occ = self._compensate_scale(
+            0, features.scale_features[0], flow, occ, keypoint_feature, motion_steps, cache
+        )
         low_res_sample = self.decoder(x) if self.training else None
         for i, block in enumerate(self.decoder.blocks):
             x = block(x)
             k = self.fuse_after.get(i)
             if k is not None:
                 compensated, flow, occ = self._compensate_scale(
-                    k, features.scale_features[k], flow, occ, keypoint_feature, motion_steps
+                    k, features.scale_features[k], flow, occ, keypoint_feature, motion_steps, cache
                 )
                 x = self.fusion[k - 1](x, compensated)
 

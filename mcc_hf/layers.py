@@ -48,10 +48,11 @@ class ResnetBlock(nn.Module):
         self.conv_out = nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
+        inplace = not torch.is_grad_enabled()  # fewer full-size temporaries at inference
+        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
+        h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
         skip = x if self.conv_out is None else self.conv_out(x)
-        return skip + h
+        return h.add_(skip) if inplace else skip + h
 
 
 class SpatialSelfAttention(nn.Module):
@@ -70,12 +71,13 @@ class SpatialSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        normed = self.norm(x)
-        # [B, C, H, W] -> [B, 1, H*W, C]: one head over every spatial position
-        q, k, v = (proj(normed).flatten(2).transpose(1, 2).unsqueeze(1) for proj in (self.q, self.k, self.v))
-        attended = F.scaled_dot_product_attention(q, k, v)
-        attended = attended.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
-        return x + self.proj_out(attended)
+        # [B, C, H, W] -> [B, 1, H*W, C]: one head over every spatial position. The 1x1 projections act
+        # on the position-major layout, a free view of a channels-last input.
+        tokens = self.norm(x).permute(0, 2, 3, 1).reshape(b, 1, h * w, c)
+        q, k, v = (F.linear(tokens, proj.weight.view(c, c), proj.bias) for proj in (self.q, self.k, self.v))
+        attended = F.scaled_dot_product_attention(q, k, v)  # [B, 1, H*W, C]
+        attended = F.linear(attended, self.proj_out.weight.view(c, c), self.proj_out.bias)
+        return x + attended.view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 class Downsample(nn.Module):

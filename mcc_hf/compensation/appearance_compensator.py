@@ -8,7 +8,7 @@ from torch import nn
 
 from ..motion.geometry import resize_flow
 from .codebook import Codebook, CodebookMatch
-from .transformer import CompensationTransformerLayer
+from .transformer import CompensationTransformerLayer, ProjectedMemory, image_to_tokens, tokens_to_image
 
 __all__ = ["AppearanceCompensator"]
 
@@ -67,24 +67,37 @@ class AppearanceCompensator(nn.Module):
         inside = (flow.abs() <= 1).all(dim=-1).flatten(1)
         return inside | ~inside.any(dim=1, keepdim=True)
 
+    def project_codes(self) -> list[ProjectedMemory]:
+        """(Inference) every layer's cross-attention keys and values of the whole codebook; pass the
+        result to :meth:`forward` to skip projecting the codes for every frame. Recompute after any
+        weight change."""
+        return [layer.project_codes(self.codebook.embedding) for layer in self.layers]
+
     def match(self, scale_index: int, features: torch.Tensor) -> CodebookMatch:
         """(Training) embed ``features [B, C_k, s, s]`` and match the tokens against the codebook prefix."""
         return self.codebook.quantize(self.patch_embed[scale_index](features), scale_index)
 
-    def forward(self, scale_index: int, features: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        scale_index: int,
+        features: torch.Tensor,
+        deformation: torch.Tensor,
+        projected_codes: list[ProjectedMemory] | None = None,
+    ) -> torch.Tensor:
         """
         Args:
             scale_index: position of the scale in the coarse-to-fine list.
             features: ``[B, C_k, s, s]`` warped and occlusion-masked source feature.
             deformation: ``[B, h, w, 2]`` the flow that warped it.
+            projected_codes: optional result of :meth:`project_codes` (inference cache).
 
         Returns:
             ``[B, C_k, s, s]`` compensated feature.
         """
-        embedded = self.patch_embed[scale_index](features)  # [B, dim, grid, grid]
-        tokens = embedded.flatten(2).transpose(1, 2)
-        codes = self.codebook.entries(scale_index)
+        tokens = image_to_tokens(self.patch_embed[scale_index](features))  # [B, grid*grid, dim]
+        prefix = self.codebook.prefix_size(scale_index)
         mask = self.key_mask(deformation)
         for i, layer in enumerate(self.layers):
+            codes = self.codebook.entries(scale_index) if projected_codes is None else projected_codes[i].prefix(prefix)
             tokens = layer(tokens, codes, self.position_embedding, self.grid_size, mask if i == 0 else None)
-        return self.patch_unembed[scale_index](tokens.transpose(1, 2).reshape(embedded.shape))
+        return self.patch_unembed[scale_index](tokens_to_image(tokens, self.grid_size, self.grid_size))

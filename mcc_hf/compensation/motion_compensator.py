@@ -12,7 +12,7 @@ from torch import nn
 from ..layers import Downsample, ResnetBlock, Upsample, group_norm
 from ..motion.geometry import displacement_scale, identity_grid, resize, warp
 from .codebook import Codebook, CodebookMatch
-from .transformer import CompensationTransformerLayer
+from .transformer import CompensationTransformerLayer, ProjectedMemory, image_to_tokens, tokens_to_image
 
 __all__ = ["FlowRefinementHead", "MotionCompensator", "MotionEncoder", "MotionStep"]
 
@@ -152,6 +152,12 @@ class MotionCompensator(nn.Module):
             nn.Conv2d(dim, 2, kernel_size=3, padding=1),
         )
 
+    def project_codes(self) -> list[ProjectedMemory]:
+        """(Inference) every layer's cross-attention keys and values of the whole codebook; pass the
+        result to :meth:`forward` to skip projecting the codes for every frame. Recompute after any
+        weight change."""
+        return [layer.project_codes(self.codebook.embedding) for layer in self.layers]
+
     def encode_keypoints(self, driving_heatmap: torch.Tensor) -> torch.Tensor:
         """``[B, K, h, w]`` driving Gaussians -> ``[B, dim, grid, grid]`` keypoint query feature (once per frame)."""
         return F.relu(self.keypoint_proj(resize(driving_heatmap, (self.grid_size, self.grid_size))))
@@ -163,6 +169,7 @@ class MotionCompensator(nn.Module):
         deformation: torch.Tensor,
         occlusion: torch.Tensor,
         keypoint_feature: torch.Tensor,
+        projected_codes: list[ProjectedMemory] | None = None,
     ) -> MotionStep:
         """
         Args:
@@ -171,6 +178,7 @@ class MotionCompensator(nn.Module):
             deformation: ``[B, h, w, 2]`` incoming flow ``M^(k-1)``.
             occlusion: ``[B, 1, h, w]`` incoming occlusion ``O^(k-1)``.
             keypoint_feature: ``[B, dim, grid, grid]`` from :meth:`encode_keypoints`.
+            projected_codes: optional result of :meth:`project_codes` (inference cache).
         """
         _, h, w, _ = deformation.shape
         grid = (self.grid_size, self.grid_size)
@@ -184,11 +192,12 @@ class MotionCompensator(nn.Module):
         motion_embedding = self.displacement_embed(displacement.detach())  # [B, dim, grid, grid]
         query = self.query_merge(torch.cat([motion_embedding, query], dim=1))
 
-        tokens = query.flatten(2).transpose(1, 2)  # [B, grid*grid, dim]
-        codes = self.codebook.entries(scale_index)
-        for layer in self.layers:
+        tokens = image_to_tokens(query)  # [B, grid*grid, dim]
+        prefix = self.codebook.prefix_size(scale_index)
+        for i, layer in enumerate(self.layers):
+            codes = self.codebook.entries(scale_index) if projected_codes is None else projected_codes[i].prefix(prefix)
             tokens = layer(tokens, codes, self.position_embedding, self.grid_size)
-        context = resize(tokens.transpose(1, 2).reshape(query.shape), (h, w))
+        context = resize(tokens_to_image(tokens, self.grid_size, self.grid_size), (h, w))
 
         motion_feature = self.motion_encoder(displacement, context)
         warped_context = resize(F.relu(self.context_proj[scale_index](warped)), (h, w))

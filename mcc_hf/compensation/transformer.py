@@ -4,11 +4,41 @@ to codebook entries, and a convolutional feed-forward block."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Attention", "CompensationTransformerLayer"]
+__all__ = ["Attention", "CompensationTransformerLayer", "ProjectedMemory", "tokens_to_image", "image_to_tokens"]
+
+
+def image_to_tokens(image: torch.Tensor) -> torch.Tensor:
+    """``[B, C, H, W]`` -> row-major tokens ``[B, H*W, C]`` (a free view for a channels-last image)."""
+    b, c, h, w = image.shape
+    return image.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def tokens_to_image(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Row-major tokens ``[B, H*W, C]`` -> ``[B, C, H, W]`` (a channels-last view of contiguous tokens)."""
+    b, _, c = tokens.shape
+    return tokens.reshape(b, height, width, c).permute(0, 3, 1, 2)
+
+
+@dataclass
+class ProjectedMemory:
+    """Keys and values of a cross-attention over fixed entries, projected once (inference cache).
+
+    Args:
+        key, value: ``[1, heads, N, dim / heads]``.
+    """
+
+    key: torch.Tensor
+    value: torch.Tensor
+
+    def prefix(self, length: int) -> "ProjectedMemory":
+        """The keys and values of the first ``length`` entries (a view)."""
+        return ProjectedMemory(self.key[:, :, :length], self.value[:, :, :length])
 
 
 class Attention(nn.Module):
@@ -33,18 +63,26 @@ class Attention(nn.Module):
         b, length, dim = x.shape
         return x.view(b, length, self.num_heads, dim // self.num_heads).transpose(1, 2).expand(batch, -1, -1, -1)
 
+    def project_memory(self, memory: torch.Tensor) -> ProjectedMemory:
+        """Project fixed entries ``[N, E]`` (keys = values, e.g. a codebook) once for repeated :meth:`forward` calls."""
+        memory = memory.unsqueeze(0)
+        return ProjectedMemory(self._heads(self.to_k(memory), 1), self._heads(self.to_v(memory), 1))
+
     def forward(
         self,
         query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
+        key: torch.Tensor | ProjectedMemory,
+        value: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``attention_mask``: optional boolean ``[B, 1, 1, Lk]``, True where a key may be attended."""
+        """``key`` and ``value`` are token tensors, or ``key`` is a :class:`ProjectedMemory` (and ``value``
+        None). ``attention_mask``: optional boolean ``[B, 1, 1, Lk]``, True where a key may be attended."""
         batch, length, dim = query.shape
         q = self._heads(self.to_q(query), batch)
-        k = self._heads(self.to_k(key), batch)
-        v = self._heads(self.to_v(value), batch)
+        if isinstance(key, ProjectedMemory):
+            k, v = key.key.expand(batch, -1, -1, -1), key.value.expand(batch, -1, -1, -1)
+        else:
+            k, v = self._heads(self.to_k(key), batch), self._heads(self.to_v(value), batch)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask)
         return self.to_out(out.transpose(1, 2).reshape(batch, length, dim))
 
@@ -72,7 +110,7 @@ class CompensationTransformerLayer(nn.Module):
     def forward(
         self,
         tokens: torch.Tensor,
-        codes: torch.Tensor,
+        codes: torch.Tensor | ProjectedMemory,
         position: torch.Tensor,
         grid_size: int,
         key_mask: torch.Tensor | None = None,
@@ -80,7 +118,8 @@ class CompensationTransformerLayer(nn.Module):
         """
         Args:
             tokens: ``[B, L, dim]`` with ``L = grid_size**2``.
-            codes: ``[N, dim]`` codebook entries (keys and values of the cross-attention).
+            codes: ``[N, dim]`` codebook entries (keys and values of the cross-attention), or their
+                projection by :meth:`project_codes`.
             position: ``[L, dim]`` learned position embedding (added to queries and self-attention keys).
             key_mask: optional boolean ``[B, L]``, True for tokens that may be attended in self-attention.
         """
@@ -89,10 +128,18 @@ class CompensationTransformerLayer(nn.Module):
         attention_mask = None if key_mask is None else key_mask[:, None, None, :]
         tokens = tokens + self.self_attn(qk, qk, h, attention_mask)
 
-        codes = codes.unsqueeze(0)
-        tokens = tokens + self.cross_attn(self.norm2(tokens) + position, codes, codes)
+        if isinstance(codes, ProjectedMemory):
+            attended = self.cross_attn(self.norm2(tokens) + position, codes)
+        else:
+            codes = codes.unsqueeze(0)
+            attended = self.cross_attn(self.norm2(tokens) + position, codes, codes)
+        tokens = tokens + attended
 
-        batch, length, dim = tokens.shape
-        image = self.norm3(tokens).transpose(1, 2).reshape(batch, dim, grid_size, grid_size)
+        # The feed-forward convolutions see the tokens as a channels-last image (no copy either way).
+        image = tokens_to_image(self.norm3(tokens), grid_size, grid_size)
         image = self.conv2(F.gelu(self.conv1(image)))
-        return tokens + image.flatten(2).transpose(1, 2)
+        return tokens + image_to_tokens(image)
+
+    def project_codes(self, codes: torch.Tensor) -> ProjectedMemory:
+        """(Inference) the cross-attention keys and values of codebook entries ``[N, dim]``, computed once."""
+        return self.cross_attn.project_memory(codes)

@@ -21,6 +21,7 @@ __all__ = [
     "displacement_scale",
     "identity_grid",
     "keypoint_gaussians",
+    "memory_format_of",
     "resize",
     "resize_flow",
     "warp",
@@ -67,9 +68,18 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward-warp ``features [B, C, H, W]`` with ``flow [B, h, w, 2]`` (resized to H x W first).
 
     Uses the generator's convention: bilinear ``grid_sample`` with ``align_corners=True``, zeros outside.
+    The result has the memory format of ``features`` (channels-last stays channels-last).
     """
     flow = resize_flow(flow, tuple(features.shape[-2:]))
-    return F.grid_sample(features, flow.to(features.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    warped = F.grid_sample(features, flow.to(features.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return warped.contiguous(memory_format=memory_format_of(features))
+
+
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a channels-last 4-D tensor (that is not also plain contiguous), else contiguous."""
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def displacement_scale(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
