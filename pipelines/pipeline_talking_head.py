@@ -34,6 +34,7 @@ from diffusers.utils import BaseOutput, replace_example_docstring
 from mcc_hf.animator import Animator, PreparedSource
 from mcc_hf.errors import UserInputError
 from mcc_hf.face.crop import CropBox, FaceCropper, face_crop_box, feather_mask, paste_back
+from mcc_hf.face.landmarks import FaceBox
 from mcc_hf.generator import CompensatoryGenerator
 from mcc_hf.image_processing import (
     ImageInput,
@@ -339,7 +340,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
             if not detected:
                 continue
             face = detected[0]
-            faces.append(type(face)(face.left * factor, face.top * factor, face.right * factor, face.bottom * factor))
+            faces.append(FaceBox(face.left * factor, face.top * factor, face.right * factor, face.bottom * factor))
             if source_landmarks is not None:
                 points = cropper.analyzer.landmarks(small, face)
                 distance = float(((normalized_landmarks(points) - source_landmarks) ** 2).sum())
