@@ -88,3 +88,12 @@ def tiny_pipeline(preset: str = "tiny-64", seed: int = 0):
     pipe = TalkingHeadPipeline.from_preset(preset)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the measured parity errors when the parity tests ran."""
+    parity = sys.modules.get("test_parity")
+    if parity is not None and parity.MEASURED:
+        terminalreporter.section("parity with the official implementation (max |diff| per quantity)")
+        for what, value in parity.MEASURED.items():
+            terminalreporter.write_line(f"{what:40s} {value:.3g}")

@@ -18,6 +18,13 @@ MOTION_TOL = 1e-4
 IMAGE_MAX_TOL = 1e-3
 IMAGE_MEAN_TOL = 1e-5
 
+#: Largest error seen per quantity over all comparisons (printed at the end of the test run).
+MEASURED: dict[str, float] = {}
+
+
+def record(what: str, value: float) -> None:
+    MEASURED[what] = max(MEASURED.get(what, 0.0), value)
+
 
 def to_model_input(u8: torch.Tensor) -> torch.Tensor:
     """The reference preprocessing: uint8 -> float32 [-1, 1]."""
@@ -27,12 +34,15 @@ def to_model_input(u8: torch.Tensor) -> torch.Tensor:
 def assert_max(actual: torch.Tensor, expected: torch.Tensor, tol: float, what: str) -> float:
     assert actual.shape == expected.shape, f"{what}: shape {list(actual.shape)} != {list(expected.shape)}"
     diff = (actual.float() - expected.float()).abs().max().item()
+    record(what.rstrip(" 0123456789"), diff)
     assert diff <= tol, f"{what}: max |diff| {diff:.3g} > {tol:g}"
     return diff
 
 
 def assert_image(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     diff = (actual.float() - expected.float()).abs()
+    record(f"{what} max", diff.max().item())
+    record(f"{what} mean", diff.mean().item())
     assert diff.max().item() <= IMAGE_MAX_TOL, f"{what}: max |diff| {diff.max().item():.3g}"
     assert diff.mean().item() <= IMAGE_MEAN_TOL, f"{what}: mean |diff| {diff.mean().item():.3g}"
 
@@ -114,4 +124,6 @@ def test_pipeline_call_matches_reference(relative, converted_pipeline, reference
     actual = frames[2:] if relative else frames
     for a, e in zip(actual, expected):
         diff = (a - (e[0].clamp(-1, 1) + 1) / 2).abs()
+        record("pipeline [0, 1] frames max", diff.max().item())
+        record("pipeline [0, 1] frames mean", diff.mean().item())
         assert diff.max().item() <= IMAGE_MAX_TOL / 2 and diff.mean().item() <= IMAGE_MEAN_TOL
