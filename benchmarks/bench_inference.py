@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from mcc_hf.animator import Animator
-from mcc_hf.compensation.transformer import Attention
+from mcc_hf.compensation.transformer import Attention, ProjectedMemory
 from mcc_hf.layers import ResnetBlock, SpatialSelfAttention
 from mcc_hf.presets import get_preset
 
@@ -54,22 +54,25 @@ EXACT_TOLERANCE = 1e-4
 
 
 class ReferenceStyleAttention(Attention):
-    """``nn.MultiheadAttention`` as the original calls it: sequence-first, math path, weights returned."""
+    """``nn.MultiheadAttention``'s math path as the original calls it: explicit scores, softmax, and the
+    head-averaged attention weights it returns by default (``need_weights=True``)."""
 
-    def forward(self, query, key, value, attention_mask=None):
-        batch, _, dim = query.shape
-        key, value = key.expand(batch, -1, -1), value.expand(batch, -1, -1)
-        out, _ = F.multi_head_attention_forward(
-            query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1), dim, self.num_heads,
-            in_proj_weight=None,
-            in_proj_bias=torch.cat([self.to_q.bias, self.to_k.bias, self.to_v.bias]),
-            bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0,
-            out_proj_weight=self.to_out.weight, out_proj_bias=self.to_out.bias, training=False,
-            key_padding_mask=None if attention_mask is None else ~attention_mask[:, 0, 0, :],
-            need_weights=True, use_separate_proj_weight=True,
-            q_proj_weight=self.to_q.weight, k_proj_weight=self.to_k.weight, v_proj_weight=self.to_v.weight,
-        )
-        return out.transpose(0, 1)
+    def forward(self, query, key, value=None, attention_mask=None):
+        batch, length, dim = query.shape
+        heads, head_dim = self.num_heads, dim // self.num_heads
+        q = self.to_q(query).view(batch, length, heads, head_dim).transpose(1, 2) * head_dim**-0.5
+        if isinstance(key, ProjectedMemory):  # only when counting the FLOPs of the cached path
+            k, v = key.key.expand(batch, -1, -1, -1), key.value.expand(batch, -1, -1, -1)
+        else:
+            k = self.to_k(key).expand(batch, -1, -1).view(batch, -1, heads, head_dim).transpose(1, 2)
+            v = self.to_v(value).expand(batch, -1, -1).view(batch, -1, heads, head_dim).transpose(1, 2)
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        if attention_mask is not None:
+            scores = scores.masked_fill(~attention_mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        weights.mean(dim=1)  # the averaged weights nn.MultiheadAttention returns (and the caller drops)
+        out = torch.matmul(weights, v).transpose(1, 2).reshape(batch, length, dim)
+        return self.to_out(out)
 
 
 class ReferenceStyleSpatialSelfAttention(SpatialSelfAttention):
@@ -226,6 +229,59 @@ def deterministic_weights(generator: torch.nn.Module, seed: int) -> None:
         generator.decoder.blocks[-1].weight.mul_(0.35)
 
 
+class ModuleProfile:
+    """Wall time per module group, from forward pre/post hooks (a module may run several times per frame)."""
+
+    def __init__(self, groups: dict[str, list[torch.nn.Module]]):
+        self.seconds = {name: 0.0 for name in groups}
+        self._handles = []
+        for name, modules in groups.items():
+            for module in modules:
+                self._handles.append(module.register_forward_pre_hook(self._start))
+                self._handles.append(module.register_forward_hook(self._stop_hook(name)))
+        self._started: list[float] = []
+
+    def _start(self, module, args):
+        self._started.append(time.perf_counter())
+
+    def _stop_hook(self, name: str):
+        def stop(module, args, output):
+            self.seconds[name] += time.perf_counter() - self._started.pop()
+        return stop
+
+    def remove(self):
+        for handle in self._handles:
+            handle.remove()
+
+
+def module_groups(keypoint_detector, dense_motion, generator) -> dict[str, list[torch.nn.Module]]:
+    groups = {
+        "keypoint detector": [keypoint_detector],
+        "dense motion": [dense_motion],
+        "generator: source encoder": [generator.encoder],
+        "generator: decoder blocks": list(generator.decoder.blocks),
+        "generator: fusion (SFT + add)": list(generator.fusion),
+    }
+    if generator.motion_compensator is not None:
+        groups["generator: motion compensation"] = [generator.motion_compensator]
+    if generator.appearance_compensator is not None:
+        groups["generator: appearance compensation"] = [generator.appearance_compensator]
+    groups["generator (total)"] = [generator]
+    return groups
+
+
+def print_profile(title: str, modules: tuple, frame: Callable[[], object], frames: int) -> None:
+    profile = ModuleProfile(module_groups(*modules))
+    start = time.perf_counter()
+    for _ in range(frames):
+        frame()
+    total = (time.perf_counter() - start) / frames
+    profile.remove()
+    print(f"per-module profile, {title}: {total:.3f} s/frame")
+    for name, seconds in profile.seconds.items():
+        print(f"  {name:36s} {seconds / frames:7.3f} s {seconds / frames / total:6.1%}")
+
+
 def make_frames(size: int, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A smooth synthetic source ``[1, 3, S, S]`` and ``count`` driving frames: the source shifted and
     rotated a little more every frame (so keypoints move). All in ``[-1, 1]``."""
@@ -278,6 +334,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,4", help="library batch sizes to time (1 is always included)")
     parser.add_argument("--approx", default="", help="comma-separated approximate modes: bf16, compile")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--profile", action="store_true", help="also print a per-module time profile of (a) and (b)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
@@ -357,6 +414,13 @@ def main() -> None:
             speedup_best = max(speedup_best, ratio)
             if mode.batch_size == 1:
                 speedup_bs1 = ratio
+    if args.profile:
+        with torch.no_grad():
+            print_profile("(a) reference style", (reference.keypoint_detector, reference.dense_motion,
+                          reference.generator), lambda: reference.frame(source, driving[:1]), args.repeats)
+            prepared = animator.prepare_source(source)
+            print_profile("(b) library, bs1", (keypoint_detector, dense_motion, generator),
+                          lambda: animator.render(prepared, animator.detect_keypoints(driving[:1])), args.repeats)
     print(f"per-frame times (s): " + "; ".join(
         f"{m.name.split(',')[0]} bs{m.batch_size}: " + ",".join(f"{t:.3f}" for t in m.times) for m in modes))
     print(f"output range of (a): [{base.output.min().item():.3f}, {base.output.max().item():.3f}]; "

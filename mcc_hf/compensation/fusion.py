@@ -29,11 +29,15 @@ class FeatureFusion(nn.Module):
     def _modulation(channels: int) -> nn.Sequential:
         return nn.Sequential(
             nn.Conv2d(channels, channels, kernel_size=3, padding=1),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(channels, channels, kernel_size=3, padding=1),
         )
 
     def forward(self, x: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
         condition = self.condition(torch.cat([feature, x], dim=1))
-        x = x + (x * self.scale(condition) + self.shift(condition))
-        return x + self.add(feature)
+        if torch.is_grad_enabled():
+            x = x + (x * self.scale(condition) + self.shift(condition))
+            return x + self.add(feature)
+        # Inference: the same arithmetic in place (bit-identical, no full-size temporaries).
+        x = self.scale(condition).mul_(x).add_(self.shift(condition)).add_(x)
+        return x.add_(self.add(feature))

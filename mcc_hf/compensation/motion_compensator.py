@@ -52,9 +52,9 @@ class MotionEncoder(nn.Module):
         self.conv = nn.Conv2d(channels * 3 // 4 + channels // 2, channels - 2, kernel_size=3, padding=1)
 
     def forward(self, displacement: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        context = F.relu(self.convc2(F.relu(self.convc1(context))))
-        flow = F.relu(self.convf2(F.relu(self.convf1(displacement))))
-        merged = F.relu(self.conv(torch.cat([context, flow], dim=1)))
+        context = F.relu(self.convc2(F.relu(self.convc1(context), inplace=True)), inplace=True)
+        flow = F.relu(self.convf2(F.relu(self.convf1(displacement), inplace=True)), inplace=True)
+        merged = F.relu(self.conv(torch.cat([context, flow], dim=1)), inplace=True)
         return torch.cat([merged, displacement], dim=1)
 
 
@@ -74,9 +74,9 @@ class FlowRefinementHead(nn.Module):
         self.convo2 = nn.Conv2d(channels, 1, kernel_size=3, padding=1)
 
     def forward(self, motion_feature: torch.Tensor, warped_context: torch.Tensor) -> torch.Tensor:
-        joint = torch.cat([motion_feature, F.relu(self.convc1(warped_context))], dim=1)
-        flow = self.conv2(F.relu(self.conv1(joint)))
-        occlusion = self.convo2(F.relu(self.convo1(joint)))
+        joint = torch.cat([motion_feature, F.relu(self.convc1(warped_context), inplace=True)], dim=1)
+        flow = self.conv2(F.relu(self.conv1(joint), inplace=True))
+        occlusion = self.convo2(F.relu(self.convo1(joint), inplace=True))
         return torch.cat([flow, occlusion], dim=1)
 
 
@@ -160,7 +160,7 @@ class MotionCompensator(nn.Module):
 
     def encode_keypoints(self, driving_heatmap: torch.Tensor) -> torch.Tensor:
         """``[B, K, h, w]`` driving Gaussians -> ``[B, dim, grid, grid]`` keypoint query feature (once per frame)."""
-        return F.relu(self.keypoint_proj(resize(driving_heatmap, (self.grid_size, self.grid_size))))
+        return F.relu(self.keypoint_proj(resize(driving_heatmap, (self.grid_size, self.grid_size))), inplace=True)
 
     def forward(
         self,
@@ -187,7 +187,7 @@ class MotionCompensator(nn.Module):
                         * pixels).permute(0, 3, 1, 2)  # [B, 2, h, w] in pixels of the flow grid
 
         warped = warp(source_feature, deformation)  # [B, C_k, s, s]
-        warped_query = F.relu(self.warped_proj[scale_index](resize(warped, grid)))
+        warped_query = F.relu(self.warped_proj[scale_index](resize(warped, grid)), inplace=True)
         query = self.query_fuse(torch.cat([warped_query, keypoint_feature], dim=1))
         motion_embedding = self.displacement_embed(displacement.detach())  # [B, dim, grid, grid]
         query = self.query_merge(torch.cat([motion_embedding, query], dim=1))
@@ -200,7 +200,7 @@ class MotionCompensator(nn.Module):
         context = resize(tokens_to_image(tokens, self.grid_size, self.grid_size), (h, w))
 
         motion_feature = self.motion_encoder(displacement, context)
-        warped_context = resize(F.relu(self.context_proj[scale_index](warped)), (h, w))
+        warped_context = resize(F.relu(self.context_proj[scale_index](warped), inplace=True), (h, w))
         update = self.refine(motion_feature, warped_context)  # [B, 3, h, w]
 
         residual = update[:, :2].permute(0, 2, 3, 1) / pixels

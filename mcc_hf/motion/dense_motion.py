@@ -16,7 +16,7 @@ from diffusers.utils import BaseOutput
 from ..layers import AntiAliasDownsample
 from .geometry import identity_grid, keypoint_gaussians
 from .hourglass import Hourglass
-from .keypoints import Keypoints
+from .keypoints import Keypoints, inverse_2x2
 
 __all__ = ["DenseMotionNetwork", "DenseMotionOutput"]
 
@@ -82,7 +82,7 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         grid = identity_grid(height, width, device=kp_driving.value.device, dtype=kp_driving.value.dtype)
         b, k = kp_driving.value.shape[:2]
         relative = grid.view(1, 1, height, width, 2) - kp_driving.value.view(b, k, 1, 1, 2)
-        affine = torch.matmul(kp_source.jacobian, torch.inverse(kp_driving.jacobian))  # [B, K, 2, 2]
+        affine = torch.matmul(kp_source.jacobian, inverse_2x2(kp_driving.jacobian))  # [B, K, 2, 2]
         relative = torch.einsum("bkij,bkhwj->bkhwi", affine, relative)
         driving_to_source = relative + kp_source.value.view(b, k, 1, 1, 2)
         background = grid.view(1, 1, height, width, 2).expand(b, 1, height, width, 2)

@@ -19,7 +19,7 @@ class DownBlock(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.relu(self.norm(self.conv(x))), kernel_size=2)
+        return F.avg_pool2d(F.relu(self.norm(self.conv(x)), inplace=True), kernel_size=2)
 
 
 class UpBlock(nn.Module):
@@ -31,7 +31,7 @@ class UpBlock(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))))
+        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))), inplace=True)
 
 
 class HourglassEncoder(nn.Module):

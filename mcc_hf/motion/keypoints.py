@@ -53,6 +53,14 @@ class Keypoints:
         )
 
 
+def inverse_2x2(matrices: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``[..., 2, 2]`` matrices, computed in at least float32 (``linalg.inv`` refuses
+    float16/bfloat16) and returned in the input dtype."""
+    if matrices.dtype in (torch.float16, torch.bfloat16):
+        return torch.inverse(matrices.float()).to(matrices.dtype)
+    return torch.inverse(matrices)
+
+
 def convex_hull_area(points: torch.Tensor) -> float:
     """Area of the convex hull of 2-D points ``[N, 2]`` (Andrew's monotone chain, float64)."""
     pts = sorted({(float(x), float(y)) for x, y in points.detach().to("cpu", torch.float64).tolist()})
@@ -105,6 +113,6 @@ def normalize_keypoints(
     if movement_scale is None:
         movement_scale = adapt_movement_scale(kp_source, kp_driving_initial) if adapt_scale else 1.0
     value = (kp_driving.value - kp_driving_initial.value) * movement_scale + kp_source.value
-    relative_jacobian = torch.matmul(kp_driving.jacobian, torch.inverse(kp_driving_initial.jacobian))
+    relative_jacobian = torch.matmul(kp_driving.jacobian, inverse_2x2(kp_driving_initial.jacobian))
     jacobian = torch.matmul(relative_jacobian, kp_source.jacobian)
     return Keypoints(value=value, jacobian=jacobian)
