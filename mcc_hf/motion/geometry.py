@@ -71,8 +71,12 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     The result has the memory format of ``features`` (channels-last stays channels-last).
     """
     flow = resize_flow(flow, tuple(features.shape[-2:]))
+    memory_format = memory_format_of(features)
+    if features.device.type == "cpu" and features.dtype in (torch.float16, torch.bfloat16):
+        # torch's CPU grid_sample returns NaNs for half-precision channels-last input (torch 2.13).
+        features = features.contiguous()
     warped = F.grid_sample(features, flow.to(features.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
-    return warped.contiguous(memory_format=memory_format_of(features))
+    return warped.contiguous(memory_format=memory_format)
 
 
 def memory_format_of(x: torch.Tensor) -> torch.memory_format:
