@@ -14,7 +14,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
 from ..layers import AntiAliasDownsample
-from .geometry import identity_grid, keypoint_gaussians
+from .geometry import grid_sample, identity_grid, keypoint_gaussians
 from .hourglass import Hourglass
 from .keypoints import Keypoints, inverse_2x2
 
@@ -110,11 +110,9 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         heatmaps = F.pad(gaussian_driving - gaussian_source, (0, 0, 0, 0, 1, 0))  # zero background channel first
 
         motions = self.sparse_motions(kp_driving, kp_source, h, w)  # [B, K+1, h, w, 2]
-        deformed = F.grid_sample(
+        deformed = grid_sample(
             source.unsqueeze(1).expand(batch, k + 1, c, h, w).reshape(batch * (k + 1), c, h, w),
             motions.reshape(batch * (k + 1), h, w, 2),
-            mode="bilinear",
-            padding_mode="zeros",
             align_corners=False,
         ).view(batch, k + 1, c, h, w)
 

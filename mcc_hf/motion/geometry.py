@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "displacement_scale",
+    "grid_sample",
     "identity_grid",
     "keypoint_gaussians",
     "memory_format_of",
@@ -71,12 +72,22 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     The result has the memory format of ``features`` (channels-last stays channels-last).
     """
     flow = resize_flow(flow, tuple(features.shape[-2:]))
-    memory_format = memory_format_of(features)
-    if features.device.type == "cpu" and features.dtype in (torch.float16, torch.bfloat16):
-        # torch's CPU grid_sample returns NaNs for half-precision channels-last input (torch 2.13).
-        features = features.contiguous()
-    warped = F.grid_sample(features, flow.to(features.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
-    return warped.contiguous(memory_format=memory_format)
+    warped = grid_sample(features, flow, align_corners=True)
+    return warped.contiguous(memory_format=memory_format_of(features))
+
+
+def grid_sample(features: torch.Tensor, grid: torch.Tensor, *, align_corners: bool) -> torch.Tensor:
+    """Bilinear ``F.grid_sample`` with zero padding, in the dtype of ``features``.
+
+    On CPU, half-precision inputs are sampled in float32: torch's CPU kernel returns non-finite
+    values for bfloat16 (torch 2.13).
+    """
+    dtype = features.dtype
+    if features.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+        features = features.float()
+    out = F.grid_sample(features, grid.to(features.dtype), mode="bilinear", padding_mode="zeros",
+                        align_corners=align_corners)
+    return out.to(dtype)
 
 
 def memory_format_of(x: torch.Tensor) -> torch.memory_format:
