@@ -21,12 +21,13 @@ extras = {
     "train": ["accelerate>=1.0", "tensorboard>=2.14"],
     # dlib's 68-point landmark and face-identity models (100 MB): best-frame search and metrics.
     "face": ["face-recognition-models>=0.3.0"],
-    "metrics": ["face-recognition-models>=0.3.0", "matplotlib>=3.7"],
+    "metrics": ["face-recognition-models>=0.3.0", "matplotlib>=3.7", "scipy>=1.10"],
     "demo": ["gradio>=5.0"],
 }
 extras["dev"] = sorted(
     {dep for deps in extras.values() for dep in deps}
-    | {"pytest>=8", "pytest-timeout>=2.2", "gradio_client>=1.0", "playwright>=1.40"}
+    # scikit-image: the SSIM cross-check in the tests
+    | {"pytest>=8", "pytest-timeout>=2.2", "gradio_client>=1.0", "playwright>=1.40", "scikit-image>=0.22"}
 )
 
 setup(
