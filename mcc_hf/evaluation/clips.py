@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,6 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from ..image_processing import InvalidInputError
 
 __all__ = ["Clip", "find_clips", "find_images", "read_clip"]
 
@@ -56,7 +56,7 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def read_clip(path: str | os.PathLike, max_frames: int | None = None) -> torch.Tensor:
-    """Decode the first ``max_frames`` frames of a video with PyAV.
+    """Decode the first ``max_frames`` frames of a video (with :func:`mcc_hf.video.read_frames`).
 
     Returns:
         ``[T, 3, H, W]`` float32 in ``[0, 1]``.
@@ -64,19 +64,7 @@ def read_clip(path: str | os.PathLike, max_frames: int | None = None) -> torch.T
     Raises:
         InvalidInputError: the file cannot be decoded or holds no video frames.
     """
-    import av
+    from ..video import read_frames
 
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidInputError(f"{path} has no video stream")
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-    except av.FFmpegError as e:
-        raise InvalidInputError(f"cannot decode {path}: {e}") from e
-    if not frames:
-        raise InvalidInputError(f"{path} holds no decodable video frames")
+    frames = list(itertools.islice(read_frames(path), max_frames))
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
