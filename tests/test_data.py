@@ -165,3 +165,27 @@ def test_shared_mini_dataset(data_dir):
     item = ds[0]
     assert item["source"].shape == (3, 64, 64) and item["driving"].shape == (3, 64, 64)
     assert len(VideoPairDataset(str(data_dir), 64, split="test")) == 4
+
+
+def test_hue_jitter_rotates_chroma_and_keeps_grey(dataset_root):
+    plain = VideoPairDataset(str(dataset_root), 8, repeats=2, seed=1, horizontal_flip=False, time_flip=False)
+    rotated = VideoPairDataset(
+        str(dataset_root), 8, repeats=2, seed=1, horizontal_flip=False, time_flip=False, hue_jitter=0.5
+    )
+    a, b = plain[2], rotated[2]
+    assert not torch.equal(a["source"], b["source"])
+    assert float(b["source"].min()) >= -1 and float(b["source"].max()) <= 1
+    # A grey image has no chroma: the rotation leaves it unchanged.
+    grey = torch.full((2, 3, 4, 4), 0.5)
+    rng = np.random.default_rng(0)
+    torch.testing.assert_close(rotated._rotate_hue(grey, rng), grey, atol=1e-6, rtol=0)
+    # Luma is kept (up to clamping, which mid-range colours do not reach).
+    colour = torch.tensor([0.6, 0.4, 0.5]).view(1, 3, 1, 1).expand(2, 3, 4, 4)
+    out = rotated._rotate_hue(colour, np.random.default_rng(3))
+    luma = lambda x: 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]  # noqa: E731
+    torch.testing.assert_close(luma(out), luma(colour), atol=1e-5, rtol=0)
+    assert not torch.allclose(out, colour, atol=1e-3)
+    # Both frames of a pair get the same rotation.
+    torch.testing.assert_close(out[0], out[1])
+    with pytest.raises(UserInputError, match="hue_jitter"):
+        VideoPairDataset(str(dataset_root), 8, hue_jitter=0.7)

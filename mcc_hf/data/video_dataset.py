@@ -9,7 +9,7 @@ without ``#`` is its own identity.
 Every item is one identity (``id_sampling=True``, the released recipe) or one video: a video of
 the identity is chosen at random, two frame indices are drawn uniformly with replacement and sorted
 (source before driving), then both frames are flipped horizontally with p = 0.5 and swapped (time
-flip) with p = 0.5. Optional colour jitter changes both frames alike.
+flip) with p = 0.5. Optional colour and hue jitter change both frames alike.
 
 Randomness depends only on ``(seed, epoch, index)``, so an epoch is reproducible whatever the
 number of loader workers or processes, which makes resumed training follow the same data.
@@ -134,6 +134,10 @@ def find_videos(root: str, split: str | None = None) -> list[VideoSource]:
     return videos
 
 
+# RGB -> YIQ (NTSC); Y is luma, I and Q span the chroma plane that hue jitter rotates.
+_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
 class VideoPairDataset(torch.utils.data.Dataset):
     """(source, driving) frame pairs from talking-head videos.
 
@@ -147,6 +151,10 @@ class VideoPairDataset(torch.utils.data.Dataset):
         time_flip: swap source and driving with p = 0.5.
         color_jitter: strength ``s`` of a brightness/contrast/saturation jitter with factors in
             ``[1 - s, 1 + s]``, the same for both frames (0 disables it, as in the release).
+        hue_jitter: largest hue rotation, as a fraction of a full turn in ``[0, 0.5]``: the chroma
+            plane of YIQ is rotated by an angle drawn uniformly from ``[-h, h] * 360°``, the same for
+            both frames (0 disables it). With few identities it keeps the generator from memorising
+            skin and background colours instead of copying them from the source.
         seed: base of the per-item random streams.
 
     Items are dicts with ``"source"`` and ``"driving"``: ``[3, resolution, resolution]`` float32 in ``[-1, 1]``.
@@ -162,12 +170,15 @@ class VideoPairDataset(torch.utils.data.Dataset):
         horizontal_flip: bool = True,
         time_flip: bool = True,
         color_jitter: float = 0.0,
+        hue_jitter: float = 0.0,
         seed: int = 0,
     ):
         if repeats < 1:
             raise UserInputError(f"repeats must be at least 1, got {repeats}")
         if not 0 <= color_jitter < 1:
             raise UserInputError(f"color_jitter must be in [0, 1), got {color_jitter}")
+        if not 0 <= hue_jitter <= 0.5:
+            raise UserInputError(f"hue_jitter must be in [0, 0.5], got {hue_jitter}")
         self.videos = find_videos(root, split)
         self.resolution = resolution
         self.id_sampling = id_sampling
@@ -175,6 +186,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         self.horizontal_flip = horizontal_flip
         self.time_flip = time_flip
         self.color_jitter = color_jitter
+        self.hue_jitter = hue_jitter
         self.seed = seed
         self.epoch = 0
         groups: dict[str, list[VideoSource]] = {}
@@ -214,6 +226,15 @@ class VideoPairDataset(torch.utils.data.Dataset):
         frames = (frames - gray) * saturation + gray
         return frames.clamp(0, 1)
 
+    def _rotate_hue(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Rotate the hue of ``[N, 3, H, W]`` in ``[0, 1]`` (one angle for all N), keeping luma (YIQ)."""
+        angle = 2 * np.pi * rng.uniform(-self.hue_jitter, self.hue_jitter)
+        cos, sin = np.cos(angle), np.sin(angle)
+        rotation = np.array([[1, 0, 0], [0, cos, -sin], [0, sin, cos]])
+        matrix = np.linalg.inv(_YIQ) @ rotation @ _YIQ
+        mixed = torch.einsum("ij,njhw->nihw", torch.as_tensor(matrix, dtype=frames.dtype), frames)
+        return mixed.clamp(0, 1)
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self):
             raise IndexError(index)
@@ -229,5 +250,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
             frames = frames.flip(0)
         if self.color_jitter > 0:
             frames = self._jitter(frames, rng)
+        if self.hue_jitter > 0:
+            frames = self._rotate_hue(frames, rng)
         frames = to_model_range(frames)
         return {"source": frames[0].contiguous(), "driving": frames[1].contiguous()}

@@ -32,6 +32,8 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--time_flip", action=argparse.BooleanOptionalAction, default=True)
     g.add_argument("--color_jitter", type=float, default=0.0,
                    help="Brightness/contrast/saturation jitter strength (0 = off, as released).")
+    g.add_argument("--hue_jitter", type=float, default=0.0,
+                   help="Largest hue rotation as a fraction of a turn, in [0, 0.5] (0 = off, as released).")
     g.add_argument("--dataloader_num_workers", type=int, default=0)
 
 

@@ -161,7 +161,8 @@ def train(args: Namespace) -> str:
     # Data.
     dataset = VideoPairDataset(
         args.train_data_dir, resolution, split="train", id_sampling=args.id_sampling, repeats=args.dataset_repeats,
-        horizontal_flip=args.horizontal_flip, time_flip=args.time_flip, color_jitter=args.color_jitter, seed=args.seed,
+        horizontal_flip=args.horizontal_flip, time_flip=args.time_flip, color_jitter=args.color_jitter,
+        hue_jitter=args.hue_jitter, seed=args.seed,
     )
     total_batch = args.train_batch_size * accelerator.num_processes
     if len(dataset) < total_batch:
