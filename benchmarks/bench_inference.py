@@ -6,9 +6,10 @@ Measured side by side in one process, on the same weights and the same frames:
 (a) **reference style**: the per-frame loop of the authors' code, written here on top of our
     modules. Every frame recomputes the source keypoints, the dense motion and the full generator
     *including the source encoder*; batch 1, float32, default (NCHW) memory format, no caching.
-    Three leaf modules use the original's operator style: the compensation transformers run
+    Leaf modules use the original's operator style: the compensation transformers run
     ``nn.MultiheadAttention``'s math path (which also returns head-averaged attention weights),
-    the spatial self-attention is ``bmm -> softmax -> bmm`` and swish is ``x * sigmoid(x)``.
+    the spatial self-attention is ``bmm -> softmax -> bmm``, swish is ``x * sigmoid(x)``, and
+    every upsampling block interpolates to the full size before its 3x3 convolution.
 (b) **library**: what :class:`~mcc_hf.pipelines.TalkingHeadPipeline` runs, the
     :class:`~mcc_hf.animator.Animator` with its source prepared once per video
     (:meth:`~mcc_hf.animator.Animator.prepare_source`) and one :meth:`~mcc_hf.animator.Animator.render`
@@ -44,7 +45,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mcc_hf.animator import Animator
 from mcc_hf.compensation.transformer import Attention, ProjectedMemory
-from mcc_hf.layers import ResnetBlock, SpatialSelfAttention
+from mcc_hf.layers import ResnetBlock, SpatialSelfAttention, Upsample
+from mcc_hf.motion.hourglass import UpBlock
 from mcc_hf.presets import get_preset
 
 EXACT_TOLERANCE = 1e-4
@@ -102,10 +104,26 @@ class ReferenceStyleResnetBlock(ResnetBlock):
         return (x if self.conv_out is None else self.conv_out(x)) + h
 
 
+class ReferenceStyleUpsample(Upsample):
+    """Nearest-neighbour x2 into a full-size tensor, then the 3x3 convolution on it."""
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ReferenceStyleUpBlock(UpBlock):
+    """The hourglass up block as upsample-then-convolve."""
+
+    def forward(self, x):
+        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))))
+
+
 REFERENCE_STYLE = {
     Attention: ReferenceStyleAttention,
     SpatialSelfAttention: ReferenceStyleSpatialSelfAttention,
     ResnetBlock: ReferenceStyleResnetBlock,
+    Upsample: ReferenceStyleUpsample,
+    UpBlock: ReferenceStyleUpBlock,
 }
 
 

@@ -8,7 +8,9 @@ import torch
 
 from mcc_hf.compensation.codebook import Codebook
 from mcc_hf.generator import CompensatoryGenerator
-from mcc_hf.layers import AntiAliasDownsample
+import torch.nn.functional as F
+
+from mcc_hf.layers import AntiAliasDownsample, upsample_conv3x3
 from mcc_hf.presets import PRESETS, get_preset
 
 
@@ -39,6 +41,26 @@ def test_antialias_kernel_matches_the_reference_formula():
     x = torch.randn(2, 3, 256, 256)
     blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (6, 6, 6, 6)), down.weight, groups=3)
     assert torch.allclose(down(x), blurred[:, :, ::4, ::4], atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_in, channels_out, height, width", [(6, 5, 16, 16), (4, 3, 17, 20), (3, 2, 5, 7)])
+def test_upsample_conv_equals_upsample_then_convolve(channels_in, channels_out, height, width):
+    """The phase-decomposed upsampling convolution is the same linear map as nearest x2 + conv3x3
+    (exact in float64, values and gradients), and keeps the input's memory format."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels_in, channels_out, kernel_size=3, padding=1).double()
+    x = torch.randn(2, channels_in, height, width, dtype=torch.float64, requires_grad=True)
+    expected = conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    got = upsample_conv3x3(x, conv)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(expected)
+    grads = torch.autograd.grad(expected, [x, conv.weight, conv.bias], upstream)
+    grads_got = torch.autograd.grad(upsample_conv3x3(x, conv), [x, conv.weight, conv.bias], upstream)
+    for g_expected, g_got in zip(grads, grads_got):
+        torch.testing.assert_close(g_got, g_expected, rtol=0, atol=1e-10)
+    channels_last = upsample_conv3x3(x.detach().contiguous(memory_format=torch.channels_last), conv)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(channels_last, expected.detach(), rtol=0, atol=1e-12)
 
 
 def test_codebook_prefixes_are_nested():

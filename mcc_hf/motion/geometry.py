@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..layers import memory_format_of
+
 __all__ = [
     "displacement_scale",
     "grid_sample",
@@ -88,13 +90,6 @@ def grid_sample(features: torch.Tensor, grid: torch.Tensor, *, align_corners: bo
     out = F.grid_sample(features, grid.to(features.dtype), mode="bilinear", padding_mode="zeros",
                         align_corners=align_corners)
     return out.to(dtype)
-
-
-def memory_format_of(x: torch.Tensor) -> torch.memory_format:
-    """``torch.channels_last`` for a channels-last 4-D tensor (that is not also plain contiguous), else contiguous."""
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 def displacement_scale(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers import upsample_conv3x3
+
 __all__ = ["Hourglass"]
 
 
@@ -31,7 +33,7 @@ class UpBlock(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))), inplace=True)
+        return F.relu(self.norm(upsample_conv3x3(x, self.conv)), inplace=True)
 
 
 class HourglassEncoder(nn.Module):
