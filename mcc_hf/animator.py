@@ -56,7 +56,8 @@ class Animator:
     """Renders driving keypoints onto a prepared source image.
 
     Inference runs in ``memory_format`` (channels-last by default: the convolutions run markedly
-    faster on CPU and GPU, with the same results up to float rounding). Under ``torch.no_grad()``
+    faster on CPU and GPU, with the same results up to float rounding); the weights of the
+    generator's per-frame modules are converted to it in place when the animator is created. Under ``torch.no_grad()``
     :meth:`prepare_source` also precomputes the codebook keys and values of the generator's
     transformers, so a prepared source is tied to the weights it was prepared with: prepare it
     again after changing them.
@@ -68,6 +69,12 @@ class Animator:
         self.dense_motion = dense_motion
         self.generator = generator
         self.memory_format = memory_format
+        # Store the per-frame generator modules' weights in the activations' layout, so that no
+        # convolution re-lays-out its weights on every call. The source encoder (run once) and the
+        # motion networks keep theirs.
+        for module in (generator.decoder, generator.fusion, generator.motion_compensator, generator.appearance_compensator):
+            if module is not None:
+                module.to(memory_format=memory_format)
 
     def prepare_source(self, image: torch.Tensor) -> PreparedSource:
         """``[1, 3, H, W]`` in ``[-1, 1]`` -> :class:`PreparedSource` (source keypoints and features)."""
