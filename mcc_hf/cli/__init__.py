@@ -13,7 +13,18 @@ import importlib
 import logging
 import sys
 
-__all__ = ["main"]
+__all__ = ["HelpFormatter", "main"]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help, unless the help already states it, there is none,
+    or the option is a flag."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default is None or action.required or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
 
 COMMAND_MODULES = (
     "mcc_hf.cli.convert",

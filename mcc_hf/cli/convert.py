@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import HelpFormatter
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers) -> None:
             "BasicSR format) into a folder that TalkingHeadPipeline.from_pretrained loads. The converted "
             "weights keep the original CC BY-NC 4.0 licence (non-commercial use only)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--generator", required=True, metavar="PTH", help="net_g checkpoint (net_g_latest.pth)")
     parser.add_argument(

@@ -7,6 +7,8 @@ import argparse
 import os
 import time
 
+from . import HelpFormatter
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -17,7 +19,7 @@ def register(subparsers) -> None:
             "NASA), animate the photograph with it, and write the driving clip, the result video and a "
             "side-by-side preview image. Works offline with the bundled default model."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--model", default=None, metavar="ID_OR_DIR",
                         help="pipeline folder or Hub id (default: the bundled default model)")

@@ -7,6 +7,8 @@ import argparse
 import logging
 import os
 
+from . import HelpFormatter
+
 logger = logging.getLogger(__name__)
 
 FACE_METRICS = ("akd", "mkr", "aed", "csim")
@@ -21,13 +23,15 @@ def register(subparsers) -> None:
             "metrics.json, report.md, metrics.png and source|driving|result strips into OUTPUT. "
             "Everything runs offline; LPIPS and FID are computed only when their weights are given."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--model", default=None, metavar="ID_OR_DIR",
                         help="pipeline folder or Hub id, optionally NAME=ID_OR_DIR (default: the bundled model)")
     parser.add_argument("--data", required=True, metavar="DIR", help="folder of test clips (id#video#clip.mp4)")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the report (created)")
-    parser.add_argument("--mode", default="reconstruction", choices=["reconstruction", "cross-identity"])
+    parser.add_argument("--mode", default="reconstruction", choices=["reconstruction", "cross-identity"],
+                        help="reconstruction: each clip's frames drive its own first frame; cross-identity: "
+                             "the --images faces are driven by the clips")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="source images for cross-identity (default: DATA/../images)")
     parser.add_argument("--max-videos", type=int, default=None, metavar="N", help="evaluate at most N clips")
