@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import mcc_hf
 from mcc_hf.loading import load_pipeline
@@ -41,14 +40,16 @@ def test_default_model_loads_by_every_name(name):
 
 
 def test_default_model_is_trained():
-    """Animating the demo face with its own (still) crop gives the face back: a random model does not."""
+    """Animating the demo face along its own rendered head motion gives the moving face back, closer
+    than the still source does (the static baseline): a random or untrained model does not."""
     from mcc_hf.demo import load_demo_source, render_driving_clip
 
     pipe = mcc_hf.TalkingHeadPipeline.from_pretrained(mcc_hf.DEFAULT_MODEL)
     pipe.set_progress_bar_config(disable=True)
     clip = render_driving_clip(load_demo_source(), size=64, num_frames=4)
     frames = pipe(clip[0], clip, output_type="np").frames
+    assert np.isfinite(frames).all()
     target = clip.astype(np.float32) / 255
-    l1 = float(np.abs(frames - target).mean())
-    assert l1 < 0.15, f"L1 {l1:.3f} against the driving frames: the default model does not reconstruct faces"
-    assert torch.isfinite(torch.from_numpy(frames)).all()
+    l1 = float(np.abs(frames[1:] - target[1:]).mean())
+    static = float(np.abs(target[:1] - target[1:]).mean())
+    assert l1 < 0.8 * static, f"L1 {l1:.3f} against the moving frames, static source {static:.3f}"
