@@ -57,10 +57,10 @@ class Animator:
 
     Inference runs in ``memory_format`` (channels-last by default: the convolutions run markedly
     faster on CPU and GPU, with the same results up to float rounding); the weights of the
-    generator's per-frame modules are converted to it in place when the animator is created. Under ``torch.no_grad()``
-    :meth:`prepare_source` also precomputes the codebook keys and values of the generator's
-    transformers, so a prepared source is tied to the weights it was prepared with: prepare it
-    again after changing them.
+    generator's per-frame modules are converted to it in place when the animator is created.
+    Under ``torch.no_grad()`` :meth:`prepare_source` also precomputes the codebook keys and values
+    of the generator's transformers, so a prepared source is tied to the weights it was prepared
+    with: prepare it again after changing them.
     """
 
     def __init__(self, keypoint_detector: KeypointDetector, dense_motion: DenseMotionNetwork,
@@ -72,7 +72,8 @@ class Animator:
         # Store the per-frame generator modules' weights in the activations' layout, so that no
         # convolution re-lays-out its weights on every call. The source encoder (run once) and the
         # motion networks keep theirs.
-        for module in (generator.decoder, generator.fusion, generator.motion_compensator, generator.appearance_compensator):
+        per_frame = (generator.decoder, generator.fusion, generator.motion_compensator, generator.appearance_compensator)
+        for module in per_frame:
             if module is not None:
                 module.to(memory_format=memory_format)
 

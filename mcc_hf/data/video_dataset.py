@@ -136,6 +136,7 @@ def find_videos(root: str, split: str | None = None) -> list[VideoSource]:
 
 # RGB -> YIQ (NTSC); Y is luma, I and Q span the chroma plane that hue jitter rotates.
 _YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_RGB_FROM_YIQ = np.linalg.inv(_YIQ)
 
 
 class VideoPairDataset(torch.utils.data.Dataset):
@@ -231,7 +232,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         angle = 2 * np.pi * rng.uniform(-self.hue_jitter, self.hue_jitter)
         cos, sin = np.cos(angle), np.sin(angle)
         rotation = np.array([[1, 0, 0], [0, cos, -sin], [0, sin, cos]])
-        matrix = np.linalg.inv(_YIQ) @ rotation @ _YIQ
+        matrix = _RGB_FROM_YIQ @ rotation @ _YIQ
         mixed = torch.einsum("ij,njhw->nihw", torch.as_tensor(matrix, dtype=frames.dtype), frames)
         return mixed.clamp(0, 1)
 
