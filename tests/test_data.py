@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -159,12 +161,20 @@ def test_errors_name_the_problem(tmp_path, dataset_root):
         VideoPairDataset(str(broken), SIZE)[0]
 
 
+def _manifest_identities(data_dir, split: str) -> set[str]:
+    """Identities of ``split`` as the dataset's manifest lists them (the dataset grows over time)."""
+    with open(data_dir / "manifest.csv", newline="", encoding="utf-8") as f:
+        return {row["identity"] for row in csv.DictReader(f) if row["split"] == split}
+
+
 def test_shared_mini_dataset(data_dir):
-    ds = VideoPairDataset(str(data_dir), 64, split="train", repeats=1)
-    assert len(ds) == 11  # identities of the train split
-    item = ds[0]
+    train = VideoPairDataset(str(data_dir), 64, split="train", repeats=1)
+    expected = _manifest_identities(data_dir, "train")
+    assert expected and len(train) == len(expected)  # one item per identity of the train split
+    assert {v.identity for v in find_videos(str(data_dir), "train")} == expected
+    item = train[0]
     assert item["source"].shape == (3, 64, 64) and item["driving"].shape == (3, 64, 64)
-    assert len(VideoPairDataset(str(data_dir), 64, split="test")) == 4
+    assert len(VideoPairDataset(str(data_dir), 64, split="test")) == len(_manifest_identities(data_dir, "test"))
 
 
 def test_hue_jitter_rotates_chroma_and_keeps_grey(dataset_root):
