@@ -225,9 +225,61 @@ def test_equivariance_is_zero_for_consistent_keypoints():
 def test_discriminator_released_size():
     d = PatchDiscriminator()
     assert sum(p.numel() for p in d.parameters()) == 6_960_961
-    assert d(torch.zeros(1, 3, 256, 256)).shape == (1, 1, 14, 14)
+    (logits,) = d(torch.zeros(1, 3, 256, 256)).logits
+    assert logits.shape == (1, 1, 14, 14)
     small = PatchDiscriminator(base_channels=8, num_layers=3)
-    assert small(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 6, 6)
+    assert small(torch.zeros(2, 3, 64, 64)).logits[0].shape == (2, 1, 6, 6)
+
+
+def test_multi_scale_discriminator_features_and_tuple_return():
+    d = PatchDiscriminator(base_channels=8, num_layers=2, num_scales=3).eval()
+    assert sum(p.numel() for p in d.parameters()) == 3 * sum(
+        p.numel() for p in PatchDiscriminator(base_channels=8, num_layers=2).parameters()
+    )
+    assert d.min_input_size == 48 and PatchDiscriminator().min_input_size == 48
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    out = d(images)
+    assert [tuple(x.shape[-2:]) for x in out.logits] == [(14, 14), (6, 6), (2, 2)]
+    assert len(out.features) == 3 and all(len(f) == 3 for f in out.features)  # one per LeakyReLU
+    assert out.features[1][0].shape[-1] == 16  # the second scale sees the image at half size
+    logits, features = d(images, return_dict=False)
+    for a, b in zip(logits, out.logits):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="num_scales"):
+        PatchDiscriminator(num_scales=0)
+
+
+def test_ms_ssim_loss_zero_for_equal_images_and_grows_with_noise():
+    from mcc_hf.evaluation.metrics import ssim
+    from mcc_hf.training.losses import ms_ssim_loss
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    assert float(ms_ssim_loss(x, x)) == pytest.approx(0.0, abs=1e-5)
+    small = ms_ssim_loss(x + 0.05 * torch.randn_like(x), x)
+    large = ms_ssim_loss(x + 0.3 * torch.randn_like(x), x)
+    assert 0 < float(small) < float(large) <= 1.0
+    # Below 22 pixels only one level fits: the loss is 1 - SSIM.
+    y = torch.rand(1, 3, 16, 16) * 2 - 1
+    z = (y + 0.2 * torch.randn_like(y)).clamp(-1, 1)
+    expected = 1 - ssim((z + 1) / 2, (y + 1) / 2)
+    assert float(ms_ssim_loss(z, y)) == pytest.approx(float(expected), abs=1e-5)
+    # Anti-correlated images keep a finite gradient.
+    prediction = (-x).clone().requires_grad_(True)
+    ms_ssim_loss(prediction, x).backward()
+    assert torch.isfinite(prediction.grad).all()
+
+
+def test_feature_matching_is_zero_for_equal_features_and_detaches_the_real_side():
+    from mcc_hf.training.losses import feature_matching_loss
+
+    real = [[torch.ones(1, 2, 4, 4, requires_grad=True)], [torch.ones(1, 2, 2, 2, requires_grad=True)]]
+    assert float(feature_matching_loss(real, real)) == 0.0
+    fake = [[torch.zeros(1, 2, 4, 4, requires_grad=True)], [torch.full((1, 2, 2, 2), 3.0, requires_grad=True)]]
+    loss = feature_matching_loss(fake, real)
+    assert float(loss) == pytest.approx((1.0 + 2.0) / 2)
+    loss.backward()
+    assert real[0][0].grad is None and fake[0][0].grad is not None
 
 
 def test_ema_constant_decay_and_state_round_trip():
@@ -251,7 +303,7 @@ def test_ema_constant_decay_and_state_round_trip():
 
 # ----------------------------------------------------------------------------------------------- one step (in process)
 
-def _tiny_step(nan_policy="error", gan_start_step=0):
+def _tiny_step(nan_policy="error", gan_start_step=0, weights=None, num_scales=1):
     from accelerate import Accelerator
 
     from mcc_hf.presets import get_preset
@@ -262,11 +314,11 @@ def _tiny_step(nan_policy="error", gan_start_step=0):
     accelerator = Accelerator(cpu=True)
     model = TalkingHeadTrainingModel(*get_preset("tiny-64").build())
     model.train()
-    discriminator = PatchDiscriminator(base_channels=8, num_layers=3)
+    discriminator = PatchDiscriminator(base_channels=8, num_layers=3, num_scales=num_scales)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
     model, optimizer, discriminator, d_optimizer = accelerator.prepare(model, optimizer, discriminator, d_optimizer)
-    step = TrainingStep(accelerator, model, optimizer, LossWeights(perceptual=0), discriminator=discriminator,
+    step = TrainingStep(accelerator, model, optimizer, weights or LossWeights(perceptual=0), discriminator=discriminator,
                         discriminator_optimizer=d_optimizer, gan_start_step=gan_start_step, nan_policy=nan_policy)
     batch = {"source": torch.rand(2, 3, 64, 64) * 2 - 1, "driving": torch.rand(2, 3, 64, 64) * 2 - 1}
     return step, model, batch
@@ -285,6 +337,23 @@ def test_one_step_trains_all_three_networks_with_every_term():
     assert changed == {"keypoint_detector", "dense_motion", "generator"}
     unchanged = [n for n, p in model.named_parameters() if torch.equal(p, before[n])]
     assert not unchanged, f"parameters without an update: {unchanged[:5]}"
+
+
+def test_sharpening_terms_train_with_a_multi_scale_discriminator():
+    weights = LossWeights(perceptual=0, ms_ssim=1.0, feature_matching=10.0)
+    step, model, batch = _tiny_step(weights=weights, num_scales=2)
+    discriminator = step.accelerator.unwrap_model(step.discriminator)
+    before = {n: p.detach().clone() for n, p in discriminator.named_parameters()}
+    losses = step(batch, global_step=0, batch_index=0).losses
+    assert {"ms_ssim", "low_res_ms_ssim", "feature_matching", "gan"} <= set(losses)
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert losses["feature_matching"] > 0 and 0 < losses["ms_ssim"] <= 1
+    # (The last bias gets no net gradient from the hinge loss while all logits lie in (-1, 1).)
+    assert all(not torch.equal(p, before[n]) for n, p in discriminator.named_parameters() if n.endswith("weight"))
+    # Feature matching alone (no GAN term) still trains the discriminator it reads.
+    step, _, batch = _tiny_step(weights=LossWeights(perceptual=0, gan=0, feature_matching=1.0))
+    losses = step(batch, global_step=0, batch_index=0).losses
+    assert "feature_matching" in losses and "gan" not in losses and "discriminator_real" in losses
 
 
 def test_gan_waits_for_its_start_step():
@@ -447,3 +516,51 @@ def test_train_script_reports_user_errors_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "--vgg_weights" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_codebook_restart_reseeds_unused_codes_from_the_batch():
+    from mcc_hf.compensation.codebook import Codebook
+    from mcc_hf.training.codebook_restart import CodebookRestarter
+
+    torch.manual_seed(0)
+    codebook = Codebook(8, 4, num_scales=2)  # prefixes: 4 codes, then all 8
+    with torch.no_grad():
+        codebook.embedding.copy_(torch.cat([torch.eye(4), -torch.eye(4)]) * 10)  # far-apart codes
+    # All embeddings lie near code 1 (coarse scale) or code 6 (fine scale): the other six are unused.
+    features = [codebook.embedding[1].detach().view(1, 4, 1, 1) + torch.randn(2, 4, 3, 3),
+                codebook.embedding[6].detach().view(1, 4, 1, 1) + torch.randn(2, 4, 3, 3)]
+    matches = [codebook.quantize(f, k) for k, f in enumerate(features)]
+    optimizer = torch.optim.Adam([codebook.embedding], lr=0.1)
+    codebook.embedding.sum().backward()
+    optimizer.step()
+    restarter = CodebookRestarter(codebook, every=2, seed=3)
+    restarter.observe(matches)
+    used = set(torch.cat([m.indices.flatten() for m in matches]).tolist())
+    before = codebook.embedding.detach().clone()
+    assert restarter.restart(1, optimizer) == 0  # not a restart step
+    count = restarter.restart(2, optimizer)
+    dead = sorted(set(range(8)) - used)
+    assert used == {1, 6} and count == len(dead) == 6
+    after = codebook.embedding.detach()
+    for index in range(8):
+        if index in used:
+            torch.testing.assert_close(after[index], before[index])
+        else:
+            pool = features[0 if index < 4 else 1].permute(0, 2, 3, 1).reshape(-1, 4)
+            assert (pool == after[index]).all(dim=1).any(), f"code {index} is not an embedding of its scale"
+            assert float(optimizer.state[codebook.embedding]["exp_avg"][index].abs().sum()) == 0.0
+    assert int(restarter.usage.sum()) == 0  # counting starts again
+    # Re-seeded codes are now the nearest neighbours of those embeddings: the quantisation error drops.
+    error = sum(float((m.features - m.quantized).pow(2).mean()) for m in matches)
+    new_error = sum(float((codebook.quantize(f, k).features - codebook.quantize(f, k).quantized).pow(2).mean())
+                    for k, f in enumerate(features))
+    assert new_error < error
+    # Same seed, same step: the same choice (resumed runs repeat it); state round trip.
+    other = CodebookRestarter(Codebook(8, 4, num_scales=2), every=2, seed=3)
+    other.codebook.embedding.data.copy_(before)
+    other.observe(matches)
+    other.restart(2)
+    torch.testing.assert_close(other.codebook.embedding.detach(), after)
+    other.usage += 5
+    restarter.load_state_dict(other.state_dict())
+    assert int(restarter.usage.sum()) == 40

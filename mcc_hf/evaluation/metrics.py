@@ -24,6 +24,7 @@ __all__ = [
     "missing_face_rate",
     "psnr",
     "ssim",
+    "ssim_components",
 ]
 
 SSIM_WINDOW = 11
@@ -68,17 +69,14 @@ def _filter(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.conv2d(images, horizontal, groups=channels), vertical, groups=channels)
 
 
-def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Structural similarity per frame (Wang et al. 2004): 11x11 Gaussian window with sigma 1.5,
-    K1 = 0.01, K2 = 0.03, statistics over the 'valid' window positions, averaged over channels.
+def ssim_components(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSIM and its contrast-structure part per frame, in the inputs' dtype (differentiable).
 
-    Returns:
-        ``[T]`` in ``[-1, 1]``; 1 for identical frames. Frames must be at least 11 pixels on each side.
+    11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03, statistics over the 'valid' window
+    positions, averaged over channels and positions. Returns ``(ssim, cs)``, each ``[T]`` in ``[-1, 1]``;
+    ``cs`` leaves out the luminance term (multi-scale SSIM uses it at every level but the last).
     """
-    prediction, target = _check_pair(prediction, target)
-    if min(prediction.shape[-2:]) < SSIM_WINDOW:
-        raise ValueError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {list(prediction.shape[-2:])}")
-    window = gaussian_window().to(prediction.device)
+    window = gaussian_window().to(device=prediction.device, dtype=prediction.dtype)
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     mu_x = _filter(prediction, window)
@@ -86,8 +84,21 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
     var_x = _filter(prediction * prediction, window) - mu_x**2
     var_y = _filter(target * target, window) - mu_y**2
     cov = _filter(prediction * target, window) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.flatten(1).mean(1)
+    cs_map = (2 * cov + c2) / (var_x + var_y + c2)
+    ssim_map = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1) * cs_map
+    return ssim_map.flatten(1).mean(1), cs_map.flatten(1).mean(1)
+
+
+def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Structural similarity per frame (Wang et al. 2004), computed in float64 (see :func:`ssim_components`).
+
+    Returns:
+        ``[T]`` in ``[-1, 1]``; 1 for identical frames. Frames must be at least 11 pixels on each side.
+    """
+    prediction, target = _check_pair(prediction, target)
+    if min(prediction.shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {list(prediction.shape[-2:])}")
+    return ssim_components(prediction, target, data_range)[0]
 
 
 def _found(values: np.ndarray) -> np.ndarray:

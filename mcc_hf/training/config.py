@@ -46,6 +46,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                    help="Start from a saved pipeline (folder or Hub id) instead of fresh weights; overrides --model_config.")
     g.add_argument("--discriminator_channels", type=int, default=64, help="PatchGAN base width (released: 64).")
     g.add_argument("--discriminator_layers", type=int, default=4, help="PatchGAN stride-2 layers (released: 4).")
+    g.add_argument("--discriminator_scales", type=int, default=1,
+                   help="Image scales of the PatchGAN, each with its own weights (released: 1; pix2pixHD: 3).")
 
 
 def _add_optim_args(parser: argparse.ArgumentParser) -> None:
@@ -91,9 +93,18 @@ def _add_loss_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--gan_start_step", type=int, default=5001,
                    help="Steps completed before the discriminator and the GAN term start (released: 5001).")
     g.add_argument("--gan_adaptive_scale", type=float, default=0.8)
+    g.add_argument("--ms_ssim_weight", type=float, default=0.0,
+                   help="1 - MS-SSIM on the prediction and (times --low_res_weight) the low-resolution decode; "
+                        "needs no pretrained network (off as released).")
+    g.add_argument("--feature_matching_weight", type=float, default=0.0,
+                   help="pix2pixHD discriminator feature matching (L1 over layers and scales; pix2pixHD: 10). "
+                        "Starts with the discriminator at --gan_start_step (off as released).")
     g.add_argument("--vgg_weights", type=str, default=None,
                    help="ImageNet VGG19 weights in torchvision layout: a .safetensors/.pth file, a folder or a Hub id "
                         "('timm/vgg19.tv_in1k', or 'repo:filename').")
+    g.add_argument("--codebook_restart_steps", type=int, default=0,
+                   help="Every N steps re-seed the motion and appearance codes no embedding selected since the last "
+                        "restart with embeddings of the current batch (0 = off, as released).")
     g.add_argument("--tps_sigma_affine", type=float, default=0.05)
     g.add_argument("--tps_sigma_tps", type=float, default=0.005)
     g.add_argument("--tps_points", type=int, default=5)
@@ -157,10 +168,12 @@ def _validate(args: argparse.Namespace) -> None:
     if not args.train_data_dir:
         raise UserInputError("--train_data_dir is required (a folder of training videos)")
     positive = ("train_batch_size", "gradient_accumulation_steps", "dataset_repeats", "num_train_epochs",
-                "checkpointing_steps", "logging_steps", "tps_points")
+                "checkpointing_steps", "logging_steps", "tps_points", "discriminator_scales")
     for name in positive:
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.codebook_restart_steps < 0:
+        raise UserInputError(f"--codebook_restart_steps cannot be negative, got {args.codebook_restart_steps}")
     if args.max_train_steps is not None and args.max_train_steps < 1:
         raise UserInputError(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
     if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:

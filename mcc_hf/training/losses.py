@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..compensation.codebook import CodebookMatch
+from ..evaluation.metrics import SSIM_WINDOW, ssim_components
 from ..layers import AntiAliasDownsample
 from ..motion.geometry import identity_grid
 from ..motion.keypoints import Keypoints
@@ -26,10 +27,12 @@ __all__ = [
     "PyramidPerceptualLoss",
     "adaptive_gan_weight",
     "equivariance_losses",
+    "feature_matching_loss",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
     "keypoint_distance",
     "motion_reconstruction_loss",
+    "ms_ssim_loss",
     "vq_loss",
 ]
 
@@ -51,6 +54,9 @@ class LossWeights:
     equivariance_value: float = 1.0
     equivariance_jacobian: float = 1.0
     gan: float = 1.0
+    # Weight-free sharpening terms (off in the release): multi-scale SSIM and discriminator feature matching.
+    ms_ssim: float = 0.0
+    feature_matching: float = 0.0
     # Scale of the adaptive GAN weight (VQGAN's 0.8) and its clamp.
     gan_adaptive_scale: float = 0.8
     gan_adaptive_max: float = 1.0
@@ -91,6 +97,45 @@ class PyramidPerceptualLoss(nn.Module):
             for p, t in zip(self.pyramid(prediction), self.pyramid(target))
             if min(p.shape[-2:]) >= self.min_size
         )
+
+
+#: Per-level exponents of multi-scale SSIM (Wang, Simoncelli and Bovik 2003), finest level first.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - MS-SSIM``, averaged over the batch; images ``[B, 3, H, W]`` in ``[-1, 1]`` (compared in ``[0, 1]``).
+
+    Uses as many of the five standard levels (each a 2x average-pooled copy of the previous one) as
+    fit an 11-pixel window, with the standard exponents renormalised to sum to one (three levels at
+    64x64, all five from 176x176). Negative contrast-structure values are clamped to a small positive
+    value before the fractional powers, so the gradient stays finite.
+    """
+    x = (prediction.float() + 1) / 2
+    y = (target.float() + 1) / 2
+    levels = 1
+    while levels < len(MS_SSIM_WEIGHTS) and min(x.shape[-2:]) >> levels >= SSIM_WINDOW:
+        levels += 1
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], device=x.device)
+    weights = weights / weights.sum()
+    value = torch.ones(x.shape[0], device=x.device)
+    for level in range(levels):
+        full, cs = ssim_components(x, y)
+        last = level == levels - 1
+        value = value * (full if last else cs).clamp(min=1e-6) ** weights[level]
+        if not last:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    return 1 - value.mean()
+
+
+def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features: list[list[torch.Tensor]]) -> torch.Tensor:
+    """pix2pixHD feature matching: mean L1 between the discriminator's intermediate activations on the
+    generated and the real frames (real ones detached), averaged over layers and scales."""
+    per_scale = [
+        sum(F.l1_loss(f.float(), r.detach().float()) for f, r in zip(fake, real)) / len(fake)
+        for fake, real in zip(fake_features, real_features)
+    ]
+    return sum(per_scale) / len(per_scale)
 
 
 def vq_loss(match: CodebookMatch, beta: float = 0.25) -> torch.Tensor:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..compensation.codebook import CodebookMatch
 from ..generator import CompensatoryGenerator, GeneratorOutput
 from ..motion.dense_motion import DenseMotionNetwork
 from ..motion.keypoint_detector import KeypointDetector
@@ -31,6 +32,8 @@ class TrainingForwardOutput:
         low_res_prediction: ``[B, 3, H, W]`` the decode of the compensated coarsest feature alone.
         kp_source, kp_driving: keypoints of the two frames.
         generator_output: the full generator output.
+        appearance_matches: the driving frame's appearance-codebook matches per scale (when the appearance
+            codebook loss is on; the motion matches are in ``generator_output``).
         terms: unweighted model-internal loss terms (``motion_codebook``, ``motion_reconstruction``,
             ``appearance_codebook``, ``equivariance_value``, ``equivariance_jacobian``) that are enabled.
         logs: values logged but not optimised (``keypoint_distance``).
@@ -41,6 +44,7 @@ class TrainingForwardOutput:
     kp_source: Keypoints
     kp_driving: Keypoints
     generator_output: GeneratorOutput
+    appearance_matches: list[CodebookMatch] = field(default_factory=list)
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -103,10 +107,9 @@ class TalkingHeadTrainingModel(nn.Module):
             terms["motion_reconstruction"] = motion_reconstruction_loss(
                 output.motion_reconstructions, output.deformations[: len(output.motion_reconstructions)]
             )
-        if self.use_appearance_codebook_loss:
-            matches = self.generator.match_appearance(driving)
-            if matches:
-                terms["appearance_codebook"] = sum(vq_loss(m, self.codebook_beta) for m in matches)
+        appearance_matches = self.generator.match_appearance(driving) if self.use_appearance_codebook_loss else []
+        if appearance_matches:
+            terms["appearance_codebook"] = sum(vq_loss(m, self.codebook_beta) for m in appearance_matches)
         if self.use_equivariance:
             if transform is None:
                 raise ValueError("the equivariance loss needs a RandomTPS transform")
@@ -121,6 +124,7 @@ class TalkingHeadTrainingModel(nn.Module):
             kp_source=kp_source,
             kp_driving=kp_driving,
             generator_output=output,
+            appearance_matches=appearance_matches,
             terms=terms,
             logs=logs,
         )

@@ -10,13 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .codebook_restart import CodebookRestarter
 from .equivariance import RandomTPS
 from .losses import (
     LossWeights,
     PyramidPerceptualLoss,
     adaptive_gan_weight,
+    feature_matching_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
+    ms_ssim_loss,
 )
 from .model import TalkingHeadTrainingModel, TrainingForwardOutput
 
@@ -58,12 +61,16 @@ def generator_terms(
         terms["pixel"] = weights.pixel * F.l1_loss(prediction, target)
     if weights.perceptual > 0 and perceptual is not None:
         terms["perceptual"] = weights.perceptual * perceptual(prediction, target)
+    if weights.ms_ssim > 0:
+        terms["ms_ssim"] = weights.ms_ssim * ms_ssim_loss(prediction, target)
     if weights.low_res > 0 and low_res is not None:
         low_res = low_res.float()
         if weights.pixel > 0:
             terms["low_res_pixel"] = weights.low_res * weights.pixel * F.l1_loss(low_res, target)
         if weights.perceptual > 0 and perceptual is not None:
             terms["low_res_perceptual"] = weights.low_res * weights.perceptual * perceptual(low_res, target)
+        if weights.ms_ssim > 0:
+            terms["low_res_ms_ssim"] = weights.low_res * weights.ms_ssim * ms_ssim_loss(low_res, target)
     for name, value in output.terms.items():
         weight = getattr(weights, _TERM_WEIGHTS[name])
         if weight > 0:
@@ -91,6 +98,7 @@ class TrainingStep:
         tps_params: dict | None = None,
         nan_policy: str = "error",
         seed: int = 0,
+        codebook_restarters: dict[str, CodebookRestarter] | None = None,
     ):
         self.accelerator = accelerator
         self.model = model
@@ -103,6 +111,8 @@ class TrainingStep:
         self.tps_params = tps_params or {}
         self.nan_policy = nan_policy
         self.seed = seed
+        # "motion" / "appearance" -> restarter of that codebook (--codebook_restart_steps).
+        self.codebook_restarters = codebook_restarters or {}
 
     def _transform(self, batch_size: int, global_step: int, batch_index: int, device) -> RandomTPS | None:
         if not self.accelerator.unwrap_model(self.model).use_equivariance:
@@ -113,7 +123,9 @@ class TrainingStep:
         return RandomTPS(batch_size, **self.tps_params, generator=generator, device=device)
 
     def gan_active(self, global_step: int) -> bool:
-        return self.discriminator is not None and self.weights.gan > 0 and global_step >= self.gan_start_step
+        """Whether the discriminator trains (and the GAN and feature-matching terms count) at this step."""
+        uses_discriminator = self.weights.gan > 0 or self.weights.feature_matching > 0
+        return self.discriminator is not None and uses_discriminator and global_step >= self.gan_start_step
 
     def _check_finite(self, terms: dict[str, torch.Tensor], global_step: int) -> bool:
         """True if every term is finite on every process (all processes decide alike)."""
@@ -139,8 +151,7 @@ class TrainingStep:
 
         gan = self.gan_active(global_step)
         if gan:
-            terms["gan"], d_weight = self._generator_gan_term(output, terms)
-            logs["gan_adaptive_weight"] = float(d_weight.detach())
+            terms.update(self._adversarial_terms(output, driving, terms, logs))
         total = sum(terms.values())
         if not self._check_finite({**terms, "total": total}, global_step):
             self.optimizer.zero_grad(set_to_none=True)
@@ -149,6 +160,7 @@ class TrainingStep:
         self.accelerator.backward(total)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self._observe_codebooks(output)
         if gan:
             logs.update(self._discriminator_step(driving, output.prediction.detach()))
         losses = {k: float(v.detach()) for k, v in terms.items()}
@@ -156,33 +168,65 @@ class TrainingStep:
         losses.update(logs)
         return StepResult(losses=losses)
 
-    def _generator_gan_term(self, output: TrainingForwardOutput, terms: dict[str, torch.Tensor]):
+    def _observe_codebooks(self, output: TrainingForwardOutput) -> None:
+        matches = {"motion": output.generator_output.motion_matches, "appearance": output.appearance_matches}
+        for name, restarter in self.codebook_restarters.items():
+            restarter.observe(matches[name])
+
+    def restart_codebooks(self, global_step: int) -> dict[str, float]:
+        """After optimisation step ``global_step``: re-seed unused codes where due; logs ``<name>_codes_restarted``."""
+        logs = {}
+        for name, restarter in self.codebook_restarters.items():
+            if global_step % restarter.every == 0:
+                count = restarter.restart(global_step, self.optimizer, self.accelerator)
+                logs[f"{name}_codes_restarted"] = float(count)
+        return logs
+
+    def _adversarial_terms(self, output: TrainingForwardOutput, driving: torch.Tensor,
+                           terms: dict[str, torch.Tensor], logs: dict[str, float]) -> dict[str, torch.Tensor]:
+        """The hinge GAN term (with VQGAN's adaptive weight) and the feature-matching term, as enabled."""
         discriminator = self.accelerator.unwrap_model(self.discriminator)
         discriminator.requires_grad_(False)
-        gan_loss = hinge_generator_loss(discriminator(output.prediction))
-        discriminator.requires_grad_(True)
+        try:
+            fake = discriminator(output.prediction)
+            adversarial: dict[str, torch.Tensor] = {}
+            if self.weights.gan > 0:
+                gan_loss = sum(hinge_generator_loss(logits) for logits in fake.logits) / len(fake.logits)
+                d_weight = self._adaptive_weight(gan_loss, terms)
+                logs["gan_adaptive_weight"] = float(d_weight)
+                adversarial["gan"] = self.weights.gan * d_weight * gan_loss
+            if self.weights.feature_matching > 0:
+                with torch.no_grad():
+                    real = discriminator(driving)
+                adversarial["feature_matching"] = self.weights.feature_matching * feature_matching_loss(
+                    fake.features, real.features
+                )
+        finally:
+            discriminator.requires_grad_(True)
+        return adversarial
+
+    def _adaptive_weight(self, gan_loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         reconstruction = sum(terms[name] for name in ("pixel", "perceptual") if name in terms)
-        last_layer = self.accelerator.unwrap_model(self.model).last_decoder_weight
         if isinstance(reconstruction, torch.Tensor):
+            last_layer = self.accelerator.unwrap_model(self.model).last_decoder_weight
             d_weight = adaptive_gan_weight(reconstruction, gan_loss, last_layer, self.weights.gan_adaptive_max)
         else:
             d_weight = torch.tensor(self.weights.gan_adaptive_max, device=gan_loss.device)
-        d_weight = d_weight * self.weights.gan_adaptive_scale
-        return self.weights.gan * d_weight * gan_loss, d_weight
+        return d_weight * self.weights.gan_adaptive_scale
 
     def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-        """Hinge loss on real and (detached) fake frames, back-propagated separately, then one step."""
-        real_logits = self.discriminator(real)
-        real_loss, _ = hinge_discriminator_loss(real_logits, real_logits.detach())
+        """Hinge loss on real and (detached) fake frames, averaged over scales, back-propagated separately, then one step."""
+        real_logits = self.discriminator(real).logits
+        real_loss = sum(hinge_discriminator_loss(r, r.detach())[0] for r in real_logits) / len(real_logits)
         self.accelerator.backward(real_loss)
-        fake_logits = self.discriminator(fake)
-        _, fake_loss = hinge_discriminator_loss(real_logits.detach(), fake_logits)
+        fake_logits = self.discriminator(fake).logits
+        fake_loss = sum(hinge_discriminator_loss(r.detach(), f)[1] for r, f in zip(real_logits, fake_logits)) / len(fake_logits)
         self.accelerator.backward(fake_loss)
         self.discriminator_optimizer.step()
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         return {
             "discriminator_real": float(real_loss.detach()),
             "discriminator_fake": float(fake_loss.detach()),
-            "discriminator_logit_real": float(real_logits.detach().float().mean()),
-            "discriminator_logit_fake": float(fake_logits.detach().float().mean()),
+            "discriminator_logit_real": float(sum(r.detach().float().mean() for r in real_logits) / len(real_logits)),
+            "discriminator_logit_fake": float(sum(f.detach().float().mean() for f in fake_logits) / len(fake_logits)),
         }

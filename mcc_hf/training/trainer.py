@@ -140,7 +140,8 @@ def train(args: Namespace) -> str:
         motion_codebook=args.motion_codebook_weight, motion_reconstruction=args.motion_reconstruction_weight,
         appearance_codebook=args.appearance_codebook_weight, equivariance_value=args.equivariance_value_weight,
         equivariance_jacobian=args.equivariance_jacobian_weight, gan=args.gan_weight,
-        gan_adaptive_scale=args.gan_adaptive_scale,
+        gan_adaptive_scale=args.gan_adaptive_scale, ms_ssim=args.ms_ssim_weight,
+        feature_matching=args.feature_matching_weight,
     )
     model = TalkingHeadTrainingModel(
         keypoint_detector, dense_motion, generator,
@@ -154,8 +155,15 @@ def train(args: Namespace) -> str:
     if weights.perceptual > 0:
         perceptual = PyramidPerceptualLoss(VGG19Features.from_weights(args.vgg_weights)).to(accelerator.device)
     discriminator = None
-    if weights.gan > 0:
-        discriminator = PatchDiscriminator(base_channels=args.discriminator_channels, num_layers=args.discriminator_layers)
+    if weights.gan > 0 or weights.feature_matching > 0:
+        discriminator = PatchDiscriminator(base_channels=args.discriminator_channels, num_layers=args.discriminator_layers,
+                                           num_scales=args.discriminator_scales)
+        if resolution < discriminator.min_input_size:
+            raise UserInputError(
+                f"a PatchGAN of {args.discriminator_layers} layers and {args.discriminator_scales} scale(s) needs "
+                f"images of at least {discriminator.min_input_size} pixels, the model's are {resolution}; "
+                "lower --discriminator_layers or --discriminator_scales"
+            )
         discriminator.train()
 
     # Data.
@@ -210,6 +218,10 @@ def train(args: Namespace) -> str:
         ema = ExponentialMovingAverage(unwrapped.generator, args.ema_decay).to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
 
+    restarters = _codebook_restarters(args, unwrapped, weights)
+    for restarter in restarters.values():
+        accelerator.register_for_checkpointing(restarter)
+
     # Resume.
     global_step = 0
     if args.resume_from_checkpoint:
@@ -240,7 +252,7 @@ def train(args: Namespace) -> str:
         accelerator, model, optimizer, weights, perceptual=perceptual, discriminator=discriminator,
         discriminator_optimizer=d_optimizer, gan_start_step=args.gan_start_step,
         tps_params=dict(sigma_affine=args.tps_sigma_affine, sigma_tps=args.tps_sigma_tps, points=args.tps_points),
-        nan_policy=args.nan_policy, seed=args.seed,
+        nan_policy=args.nan_policy, seed=args.seed, codebook_restarters=restarters,
     )
     logger.info(
         "training %d steps (%d per epoch, batch %d x %d processes x %d accumulation), from step %d",
@@ -276,6 +288,10 @@ def train(args: Namespace) -> str:
                     scheduler.step()
             global_step += 1
             progress.update(1)
+            restarted = step.restart_codebooks(global_step)
+            if restarted:
+                accelerator.log({f"codebook/{k}": v for k, v in restarted.items()}, step=global_step)
+                logger.info("step %d: re-seeded unused codes %s", global_step, restarted)
 
             if global_step % args.logging_steps == 0 or global_step == max_train_steps:
                 logs = {f"loss/{k}": v / max(count, 1) for k, v in sums.items()}
@@ -316,6 +332,22 @@ def train(args: Namespace) -> str:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return args.output_dir
+
+
+def _codebook_restarters(args: Namespace, unwrapped, weights) -> dict:
+    """``--codebook_restart_steps``: a restarter for each codebook whose VQ loss is on (it supplies the matches)."""
+    from .codebook_restart import CodebookRestarter
+
+    if not args.codebook_restart_steps:
+        return {}
+    generator = unwrapped.generator
+    compensators = {"motion": (generator.motion_compensator, weights.motion_codebook),
+                    "appearance": (generator.appearance_compensator, weights.appearance_codebook)}
+    return {
+        name: CodebookRestarter(compensator.codebook, args.codebook_restart_steps, seed=args.seed)
+        for name, (compensator, weight) in compensators.items()
+        if compensator is not None and weight > 0
+    }
 
 
 def _ema_generator(unwrapped, ema):
