@@ -29,6 +29,9 @@ _LAZY = {
     "get_preset": "mcc_hf.presets",
     "convert_official_checkpoint": "mcc_hf.conversion",
     "load_pipeline": "mcc_hf.loading",
+    **{name: "mcc_hf.errors" for name in (
+        "CheckpointConversionError", "InvalidInputError", "ModelLoadingError", "NoFaceFoundError", "UserInputError",
+    )},
 }
 
 __all__ = sorted(_LAZY) + ["DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "__version__"]
@@ -36,6 +39,7 @@ __all__ = sorted(_LAZY) + ["DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from .animator import Animator
     from .conversion import convert_official_checkpoint
+    from .errors import CheckpointConversionError, InvalidInputError, ModelLoadingError, NoFaceFoundError, UserInputError
     from .loading import load_pipeline
     from .generator import CompensatoryGenerator, GeneratorOutput
     from .motion.dense_motion import DenseMotionNetwork, DenseMotionOutput

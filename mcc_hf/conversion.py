@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 
 import torch
 
-from .errors import UserInputError
+from .atomic import atomic_folder
+from .errors import CheckpointConversionError, UserInputError
 from .layers import AntiAliasDownsample
 
 logger = logging.getLogger(__name__)
@@ -67,10 +66,6 @@ from mcc_hf import TalkingHeadPipeline
 pipe = TalkingHeadPipeline.from_pretrained("{output}")
 ```
 """
-
-
-class CheckpointConversionError(UserInputError):
-    """An official checkpoint does not match the expected layout; the message lists what differs."""
 
 
 def load_official_state_dict(path: str, param_key: str | None = None) -> dict[str, torch.Tensor]:
@@ -323,23 +318,12 @@ def convert_official_checkpoint(
 
     if output_dir is not None:
         output_dir = os.path.abspath(output_dir)
-        if os.path.exists(output_dir) and os.listdir(output_dir):
-            raise FileExistsError(f"output folder {output_dir} exists and is not empty")
-        parent = os.path.dirname(output_dir) or "."
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".mcc-hf-convert-", dir=parent)
-        try:
+        with atomic_folder(output_dir, replace=False) as staging:
             pipe.save_pretrained(staging, safe_serialization=safe_serialization)
             with open(os.path.join(staging, "README.md"), "w", encoding="utf-8") as f:
                 f.write(MODEL_CARD.format(
                     generator=os.path.basename(generator_path), motion_estimator=os.path.basename(motion_estimator_path),
                     param_key=generator_key or "plain", preset=preset.name, output=output_dir,
                 ))
-            if os.path.isdir(output_dir):
-                os.rmdir(output_dir)
-            os.replace(staging, output_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         logger.debug("wrote converted pipeline to %s", output_dir)
     return pipe

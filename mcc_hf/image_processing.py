@@ -12,7 +12,7 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
-from .errors import UserInputError
+from .errors import InvalidInputError
 
 __all__ = [
     "ImageInput",
@@ -25,10 +25,6 @@ __all__ = [
 ]
 
 ImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, str, os.PathLike]
-
-
-class InvalidInputError(UserInputError):
-    """An input image or video cannot be used; the message says why."""
 
 
 def _pil_to_array(image: PIL.Image.Image) -> np.ndarray:

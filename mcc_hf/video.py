@@ -8,16 +8,17 @@ not grow with its length.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-from .image_processing import InvalidInputError
+from .atomic import atomic_file
+from .errors import InvalidInputError
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter", "check_output_path", "probe_video", "read_frames"]
 
@@ -226,6 +227,10 @@ class _AudioCopy:
         self._input.close()
 
 
+class _Discarded(Exception):
+    """Passed to the temporary file's context to discard it (:meth:`VideoWriter.abort`)."""
+
+
 class VideoWriter:
     """Encode RGB frames to an H.264 file, atomically: frames go to a hidden temporary file next to
     ``path``, which replaces ``path`` only when :meth:`close` succeeds; on an error (or :meth:`abort`) the
@@ -248,14 +253,17 @@ class VideoWriter:
 
         self.path = check_output_path(path)
         extension = os.path.splitext(self.path)[1].lower()
-        folder = os.path.dirname(os.path.abspath(self.path))
         self.fps = Fraction(fps).limit_denominator(1001 * 1000)
         if self.fps <= 0:
             raise InvalidInputError(f"fps must be positive, got {fps}")
         self._container_name = VIDEO_EXTENSIONS[extension]
-        handle, self._temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=extension, dir=folder)
-        os.close(handle)
-        self._output = av.open(self._temp_path, mode="w", format=self._container_name)
+        self._file = contextlib.ExitStack()
+        self._temp_path = self._file.enter_context(atomic_file(self.path))
+        try:
+            self._output = av.open(self._temp_path, mode="w", format=self._container_name)
+        except BaseException as e:
+            self._file.__exit__(type(e), e, e.__traceback__)
+            raise
         self._crf, self._preset = crf, preset
         self._stream = None
         self._audio: _AudioCopy | None = None
@@ -319,11 +327,8 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._temp_path, 0o666 & ~umask)  # mkstemp creates the file private to its owner
-        os.replace(self._temp_path, self.path)
         self._closed = True
+        self._file.close()  # moves the finished file onto ``path``
         return self.path
 
     def abort(self) -> None:
@@ -336,8 +341,8 @@ class VideoWriter:
         except Exception as e:  # the file is being discarded; keep the original error visible
             logger.debug("ignoring an error while discarding %s: %s", self._temp_path, e)
         finally:
-            if os.path.exists(self._temp_path):
-                os.remove(self._temp_path)
+            discarded = _Discarded()
+            self._file.__exit__(_Discarded, discarded, None)  # removes the temporary file
 
     def _release(self) -> None:
         try:

@@ -32,13 +32,12 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput, replace_example_docstring
 
 from mcc_hf.animator import Animator, PreparedSource
-from mcc_hf.errors import UserInputError
+from mcc_hf.errors import InvalidInputError, NoFaceFoundError, UserInputError
 from mcc_hf.face.crop import CropBox, FaceCropper, face_crop_box, feather_mask, paste_back
 from mcc_hf.face.landmarks import FaceBox
 from mcc_hf.generator import CompensatoryGenerator
 from mcc_hf.image_processing import (
     ImageInput,
-    InvalidInputError,
     from_model_range,
     iter_frames,
     load_image,
@@ -53,7 +52,7 @@ from mcc_hf.motion.keypoints import Keypoints, convex_hull_area
 from mcc_hf.motion.smoothing import KeypointSmoother
 from mcc_hf.video import VideoInfo, VideoWriter, probe_video, read_frames
 
-__all__ = ["AnimateToFileResult", "NoFaceFoundError", "TalkingHeadPipeline", "TalkingHeadPipelineOutput"]
+__all__ = ["AnimateToFileResult", "TalkingHeadPipeline", "TalkingHeadPipelineOutput"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +75,6 @@ EXAMPLE_DOC_STRING = """
         >>> result.num_frames, result.fps, result.has_audio
         ```
 """
-
-
-class NoFaceFoundError(UserInputError):
-    """Face cropping or best-frame search found no face where one is needed."""
 
 
 @dataclass

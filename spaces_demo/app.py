@@ -369,7 +369,7 @@ class TalkingHeadDemo:
         except UserInputError as e:  # ModelLoadingError
             logger.error("model loading failed: %s", e)
             raise gr.Error(f"The model could not be loaded: {e}", title="Model unavailable") from None
-        from mcc_hf.pipelines.pipeline_talking_head import NoFaceFoundError
+        from mcc_hf.errors import NoFaceFoundError
 
         with self.work.request() as folder:
             result_path = folder / "result.mp4"

@@ -21,7 +21,7 @@ from mcc_hf.face.crop import CropBox, face_crop_box, feather_mask, paste_back
 from mcc_hf.face.landmarks import FaceBox
 from mcc_hf.motion.keypoints import Keypoints
 from mcc_hf.motion.smoothing import KeypointSmoother
-from mcc_hf.pipelines.pipeline_talking_head import NoFaceFoundError
+from mcc_hf.errors import NoFaceFoundError
 from mcc_hf.video import probe_video, read_frames
 
 from conftest import tiny_pipeline

@@ -12,7 +12,7 @@ import torch
 
 from mcc_hf.data import VideoPairDataset, find_videos, identity_of, read_video_frames
 from mcc_hf.errors import UserInputError
-from mcc_hf.image_processing import InvalidInputError
+from mcc_hf.errors import InvalidInputError
 
 SIZE = 16
 NUM_FRAMES = 6

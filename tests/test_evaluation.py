@@ -166,7 +166,7 @@ def test_same_identity_is_closer_in_aed_than_different_identities(data_dir, meas
 
 def test_unreadable_clip_is_reported(tmp_path):
     from mcc_hf.evaluation.clips import read_clip
-    from mcc_hf.image_processing import InvalidInputError
+    from mcc_hf.errors import InvalidInputError
 
     bad = tmp_path / "x#y#000.mp4"
     bad.write_bytes(b"not a video")

@@ -363,7 +363,7 @@ def test_gan_waits_for_its_start_step():
 
 
 def test_non_finite_loss_stops_with_the_term_name_or_skips():
-    from mcc_hf.training.step import NonFiniteLossError
+    from mcc_hf.errors import NonFiniteLossError
 
     step, model, batch = _tiny_step()
     with torch.no_grad():

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from mcc_hf.image_processing import InvalidInputError
+from mcc_hf.errors import InvalidInputError
 from mcc_hf.video import VideoWriter, probe_video, read_frames
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from ..image_processing import InvalidInputError, load_image, resize_to, to_model_range
+from ..errors import InvalidInputError
+from ..image_processing import load_image, resize_to, to_model_range
 
 __all__ = ["VideoPairDataset", "VideoSource", "find_videos", "identity_of", "read_video_frames"]
 

@@ -14,7 +14,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +23,7 @@ import PIL.Image
 import PIL.ImageDraw
 import torch
 
+from ..atomic import atomic_file
 from ..image_processing import resize_to, to_uint8
 from .runner import METRICS, EvaluationResult
 
@@ -34,18 +34,9 @@ _PACKAGES = ("mcc-hf", "torch", "diffusers", "numpy", "dlib-bin", "face-recognit
 
 
 def _atomic_write(path: Path, write) -> Path:
-    """Call ``write(temporary_path)`` and move the file to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    """Call ``write(temporary_path)`` and move the file to ``path`` (see :mod:`mcc_hf.atomic`)."""
+    with atomic_file(path, make_parents=True) as temporary:
         write(temporary)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600 files
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
     return path
 
 

@@ -27,7 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import UserInputError
-from ..image_processing import InvalidInputError, load_image, resize_to
+from ..errors import InvalidInputError
+from ..image_processing import load_image, resize_to
 from . import metrics as M
 from .clips import Clip, find_clips, find_images, read_clip
 from .contenders import Contender

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import NonFiniteLossError
 from .codebook_restart import CodebookRestarter
 from .equivariance import RandomTPS
 from .losses import (
@@ -33,10 +34,6 @@ _TERM_WEIGHTS = {
     "equivariance_value": "equivariance_value",
     "equivariance_jacobian": "equivariance_jacobian",
 }
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN or infinite."""
 
 
 @dataclass

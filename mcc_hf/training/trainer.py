@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..atomic import staging_folder
 from ..errors import UserInputError
 from .checkpointing import find_checkpoint, read_training_state, save_checkpoint
 from .config import parse_args
@@ -72,24 +73,21 @@ def _tracker_config(args: Namespace) -> dict:
 
 
 def _save_pipeline(keypoint_detector, dense_motion, generator, output_dir: str) -> None:
-    """``save_pretrained`` into a temporary folder, then move it into ``output_dir`` (model_index.json last)."""
+    """``save_pretrained`` into a temporary folder, then move its entries into ``output_dir`` (model_index.json
+    last), beside the checkpoints and logs already there."""
     from ..pipelines.pipeline_talking_head import TalkingHeadPipeline
 
     pipe = TalkingHeadPipeline(keypoint_detector=keypoint_detector, dense_motion=dense_motion, generator=generator)
-    tmp = os.path.join(output_dir, ".pipeline.incomplete")
-    if os.path.isdir(tmp):
-        shutil.rmtree(tmp)
-    pipe.save_pretrained(tmp)
-    names = sorted(os.listdir(tmp), key=lambda n: n == "model_index.json")
-    stale = os.path.join(output_dir, "model_index.json")
-    if os.path.exists(stale):
-        os.remove(stale)  # the folder stops being a pipeline until the new one is complete
-    for name in names:
-        target = os.path.join(output_dir, name)
-        if os.path.isdir(target):
-            shutil.rmtree(target)
-        os.replace(os.path.join(tmp, name), target)
-    shutil.rmtree(tmp)
+    with staging_folder(os.path.join(output_dir, "pipeline")) as staging:
+        pipe.save_pretrained(staging)
+        stale = os.path.join(output_dir, "model_index.json")
+        if os.path.exists(stale):
+            os.remove(stale)  # the folder stops being a pipeline until the new one is complete
+        for name in sorted(os.listdir(staging), key=lambda n: n == "model_index.json"):
+            target = os.path.join(output_dir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            os.replace(os.path.join(staging, name), target)
 
 
 def train(args: Namespace) -> str:
