@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .errors import InvalidInputError
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "ImageInput",
     "InvalidInputError",
     "from_model_range",
@@ -23,6 +24,9 @@ __all__ = [
     "resize_to",
     "to_model_range",
 ]
+
+#: File extensions taken for images when a folder is scanned or a file is uploaded.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 ImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, str, os.PathLike]
 

@@ -20,12 +20,14 @@ import numpy as np
 from .atomic import atomic_file
 from .errors import InvalidInputError
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter", "check_output_path", "probe_video", "read_frames"]
+__all__ = ["OUTPUT_CONTAINERS", "VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter", "check_output_path", "probe_video", "read_frames"]
 
 logger = logging.getLogger(__name__)
 
+#: File extensions taken for videos when a folder is scanned (dataset, evaluation) or a file is uploaded (Space).
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
 #: Containers :class:`VideoWriter` can write (H.264 video), by file extension.
-VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+OUTPUT_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # Audio codecs the MP4 / QuickTime muxers accept as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_CODECS = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 _FALLBACK_FPS = Fraction(25)
@@ -148,9 +150,9 @@ def check_output_path(path: str | os.PathLike) -> str:
     """Check that a video can be written at ``path`` (known extension, existing folder); returns it as a string."""
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
-    if extension not in VIDEO_EXTENSIONS:
+    if extension not in OUTPUT_CONTAINERS:
         raise InvalidInputError(
-            f"unsupported output file type {extension or '(none)'!r} for {path}; use one of {', '.join(VIDEO_EXTENSIONS)}"
+            f"unsupported output file type {extension or '(none)'!r} for {path}; use one of {', '.join(OUTPUT_CONTAINERS)}"
         )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -256,7 +258,7 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(1001 * 1000)
         if self.fps <= 0:
             raise InvalidInputError(f"fps must be positive, got {fps}")
-        self._container_name = VIDEO_EXTENSIONS[extension]
+        self._container_name = OUTPUT_CONTAINERS[extension]
         self._file = contextlib.ExitStack()
         self._temp_path = self._file.enter_context(atomic_file(self.path))
         try:

@@ -33,6 +33,8 @@ import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 
 from mcc_hf.errors import UserInputError  # noqa: E402
+from mcc_hf.image_processing import IMAGE_EXTENSIONS  # noqa: E402
+from mcc_hf.video import VIDEO_EXTENSIONS  # noqa: E402
 
 logger = logging.getLogger("mcc_hf.space")
 
@@ -40,8 +42,6 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MOTION_MODES = ("Relative", "Absolute")
 #: Output size choices: (label, side in pixels); 0 means "let the pipeline decide".
 OUTPUT_SIZES = (("Auto", 0), ("256 px", 256), ("512 px", 512))
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
 
 
 def _env_number(environ: Mapping[str, str], name: str, default: float, kind: type = float) -> Any:

@@ -24,14 +24,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..errors import UserInputError
-from ..errors import InvalidInputError
-from ..image_processing import load_image, resize_to, to_model_range
+from ..errors import InvalidInputError, UserInputError
+from ..image_processing import IMAGE_EXTENSIONS, load_image, resize_to, to_model_range
+from ..video import VIDEO_EXTENSIONS
 
 __all__ = ["VideoPairDataset", "VideoSource", "find_videos", "identity_of", "read_video_frames"]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def identity_of(name: str) -> str:

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
+from ..image_processing import IMAGE_EXTENSIONS
+from ..video import VIDEO_EXTENSIONS
 
 __all__ = ["Clip", "find_clips", "find_images", "read_clip"]
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,13 @@ def _listing(folder: str | os.PathLike, suffixes: tuple[str, ...], what: str) ->
 
 def find_clips(folder: str | os.PathLike, max_videos: int | None = None) -> list[Clip]:
     """The video files in ``folder`` (sorted by name), at most ``max_videos``."""
-    clips = [Clip(path) for path in _listing(folder, VIDEO_SUFFIXES, "video")]
+    clips = [Clip(path) for path in _listing(folder, VIDEO_EXTENSIONS, "video")]
     return clips[:max_videos] if max_videos is not None else clips
 
 
 def find_images(folder: str | os.PathLike) -> list[Path]:
     """The image files in ``folder``, sorted by name."""
-    return _listing(folder, IMAGE_SUFFIXES, "image")
+    return _listing(folder, IMAGE_EXTENSIONS, "image")
 
 
 def read_clip(path: str | os.PathLike, max_frames: int | None = None) -> torch.Tensor:
