@@ -11,16 +11,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import PIL.Image
+import torch
 
 from .atomic import atomic_file
 from .errors import InvalidInputError
+from .image_processing import load_image
 
-__all__ = ["OUTPUT_CONTAINERS", "VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter", "check_output_path", "probe_video", "read_frames"]
+__all__ = [
+    "OUTPUT_CONTAINERS",
+    "VIDEO_EXTENSIONS",
+    "DrivingVideo",
+    "VideoInfo",
+    "VideoWriter",
+    "check_frame_size",
+    "check_output_path",
+    "probe_video",
+    "read_frames",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +44,8 @@ OUTPUT_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matro
 # Audio codecs the MP4 / QuickTime muxers accept as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_CODECS = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 _FALLBACK_FPS = Fraction(25)
+#: Frame rate assumed (for smoothing) when driving frames come from memory, without one.
+DEFAULT_FPS = 25.0
 
 
 @dataclass(frozen=True)
@@ -146,8 +161,13 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         raise InvalidInputError(f"the video has no frames: {os.fspath(path)}")
 
 
-def check_output_path(path: str | os.PathLike) -> str:
-    """Check that a video can be written at ``path`` (known extension, existing folder); returns it as a string."""
+def check_output_path(path: str | os.PathLike, *, inputs: Sequence[str | os.PathLike] = ()) -> str:
+    """Check that a video can be written at ``path``; returns it as a string.
+
+    The extension must be one :class:`VideoWriter` writes, the folder must exist and be writable, and
+    ``path`` must not be one of ``inputs`` (the files the video is made from: writing the output
+    would destroy them).
+    """
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
     if extension not in OUTPUT_CONTAINERS:
@@ -159,7 +179,34 @@ def check_output_path(path: str | os.PathLike) -> str:
         raise InvalidInputError(f"output folder does not exist: {folder}")
     if os.path.isdir(path):
         raise InvalidInputError(f"output path is a directory: {path}")
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and _same_file(path, source):
+            raise InvalidInputError(f"the output {path} is the input file {os.fspath(source)}; choose another output path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot write to the output folder {folder} (permission denied)")
     return path
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+#: Largest frame H.264 encodes (level 6.2: 139,264 macroblocks of 16x16 pixels; libx264 also caps a side).
+H264_MAX_MACROBLOCKS = 139_264
+H264_MAX_SIDE = 16_384
+
+
+def check_frame_size(width: int, height: int) -> None:
+    """Refuse a frame size beyond every H.264 level, with a message that says how to get a smaller one."""
+    macroblocks = -(-width // 16) * -(-height // 16)
+    if macroblocks > H264_MAX_MACROBLOCKS or max(width, height) > H264_MAX_SIDE:
+        raise InvalidInputError(
+            f"an output of {width}x{height} pixels is larger than H.264 can encode (at most about 35 megapixels, "
+            f"{H264_MAX_SIDE} pixels a side); choose a smaller output size (--output-size / output_size)"
+        )
 
 
 class _AudioCopy:
@@ -282,6 +329,7 @@ class VideoWriter:
         self.width, self.height = width - width % 2, height - height % 2
         if self.width < 2 or self.height < 2:
             raise InvalidInputError(f"frames of {width}x{height} pixels are too small to encode")
+        check_frame_size(self.width, self.height)
         stream = self._output.add_stream("libx264", rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
         stream.options = {"crf": str(self._crf), "preset": self._preset}
@@ -361,3 +409,80 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class DrivingVideo:
+    """A driving video as the pipeline reads it: ``[3, H, W]`` float32 frames in ``[0, 1]``, in order.
+
+    Args:
+        video: a video file path (decoded frame by frame), a ``[T, 3, H, W]`` (or ``[T, 1, H, W]``)
+            tensor in ``[0, 1]``, a ``[T, H, W, 3]`` (or ``[T, H, W]``) array, or a sequence or
+            iterator of images (PIL, numpy, torch or paths).
+        rereadable: the video will be iterated more than once (a face scan before rendering):
+            a one-shot iterator is then buffered in memory. Files and sequences are simply read again.
+        fps: the frame rate for frames from memory (a file's own rate is used for files).
+
+    Raises:
+        InvalidInputError: the file cannot be read, or the frames are not a video (a single image is refused
+            with a hint on how to pass one frame).
+    """
+
+    def __init__(self, video, *, rereadable: bool = False, fps: float = DEFAULT_FPS):
+        self.info: VideoInfo | None = None
+        self._frames = None
+        self._fps = float(fps)
+        if isinstance(video, (str, os.PathLike)):
+            self.info = probe_video(video)
+        elif isinstance(video, (torch.Tensor, np.ndarray)):
+            self._frames = _check_frame_array(video)
+        elif isinstance(video, Sequence) and not isinstance(video, (str, bytes)):
+            self._frames = video
+        elif isinstance(video, Iterable) and not _is_image(video):
+            self._frames = list(video) if rereadable else video
+        else:
+            raise InvalidInputError(
+                "the driving video must be a video file path, a sequence or iterator of images, a [T, 3, H, W] "
+                f"tensor or a [T, H, W, 3] array; got {type(video).__name__}"
+                + (" (for a single frame pass [image])" if _is_image(video) else "")
+            )
+
+    @property
+    def path(self) -> str | None:
+        return self.info.path if self.info is not None else None
+
+    @property
+    def fps(self) -> float:
+        return float(self.info.fps) if self.info is not None else self._fps
+
+    @property
+    def num_frames(self) -> int | None:
+        """Frames in the video, when known before reading it."""
+        if self.info is not None:
+            return self.info.num_frames
+        return len(self._frames) if hasattr(self._frames, "__len__") else None
+
+    def __iter__(self) -> Iterator:
+        if self.info is not None:
+            return (load_image(frame) for frame in read_frames(self.info.path))
+        return (load_image(frame) for frame in self._frames)
+
+
+def _is_image(value) -> bool:
+    return isinstance(value, (PIL.Image.Image, bytes))
+
+
+def _check_frame_array(frames: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """A ``[T, C, H, W]`` tensor or ``[T, H, W, C]`` array (``C`` 1 or 3); a single image is refused with a hint."""
+    tensor = isinstance(frames, torch.Tensor)
+    shape = list(frames.shape)
+    channels = shape[1] if tensor and len(shape) == 4 else shape[-1]
+    if len(shape) == 4 and channels in (1, 3):
+        return frames
+    kind, expected = ("tensor", "[T, 3, H, W]") if tensor else ("array", "[T, H, W, 3]")
+    single = len(shape) == 2 or (len(shape) == 3 and (shape[0] if tensor else shape[-1]) in (1, 3, 4))
+    if single:
+        raise InvalidInputError(
+            f"the driving video is a single image ({kind} of shape {shape}); driving frames must be a {expected} "
+            f"{kind}: pass frame[None] or [frame] for a one-frame video"
+        )
+    raise InvalidInputError(f"driving frames must be a {expected} {kind}, got shape {shape}")

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    from ..errors import UserInputError
+    from ..errors import InvalidOptionError, UserInputError
 
     try:
         return int(args.func(args) or 0)
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UserInputError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:
         if args.debug:
             raise
-        print(f"mcc-hf {args.command}: error: {e}", file=sys.stderr)
+        message = e.for_command_line() if isinstance(e, InvalidOptionError) else str(e)
+        print(f"mcc-hf {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
