@@ -14,6 +14,7 @@ __all__ = [
     "ModelLoadingError",
     "NoFaceFoundError",
     "NonFiniteLossError",
+    "OutputError",
     "UserInputError",
 ]
 
@@ -46,6 +47,10 @@ class InvalidOptionError(UserInputError):
 
 class NoFaceFoundError(UserInputError):
     """Face cropping or best-frame search found no face where one is needed."""
+
+
+class OutputError(UserInputError):
+    """An output file cannot be written (disk full, no permission, a codec the container refuses, ...)."""
 
 
 class ModelLoadingError(UserInputError):

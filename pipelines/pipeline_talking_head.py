@@ -35,7 +35,7 @@ from mcc_hf.animator import Animator, MotionTransfer, PreparedSource
 from mcc_hf.atomic import terminate_on_signals
 from mcc_hf.composition import FrameComposer
 from mcc_hf.errors import InvalidInputError, InvalidOptionError, NoFaceFoundError, UserInputError
-from mcc_hf.face.crop import CropBox, FaceCropper, FaceObservation, face_crop_box
+from mcc_hf.face.crop import MIN_IMAGE_SIDE, CropBox, FaceCropper, FaceObservation, face_crop_box
 from mcc_hf.face.scan import DrivingScan, normalized_landmarks, scan_driving
 from mcc_hf.generator import CompensatoryGenerator
 from mcc_hf.image_processing import (
@@ -263,6 +263,11 @@ class TalkingHeadPipeline(DiffusionPipeline):
             landmarks: also measure the face's landmarks (for ``find_best_frame``).
         """
         height, width = image_size(source_image)
+        if (crop or landmarks) and min(height, width) < MIN_IMAGE_SIDE:
+            raise InvalidInputError(
+                f"the source image ({width}x{height} pixels) is too small to find a face in (at least "
+                f"{MIN_IMAGE_SIDE} pixels a side); pass crop=False / --no-crop to use it as it is"
+            )
         if crop:
             out_height = output_size or min(height, MAX_DEFAULT_OUTPUT_HEIGHT)
             out_size = (out_height, max(1, round(width * out_height / height)))

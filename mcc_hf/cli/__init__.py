@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mcc-hf",
         description="One-shot talking-head video generation with multi-scale compensatory codebooks (MCC).",
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    parser.add_argument("-v", "--verbose", "--debug", dest="verbose", action="store_true",
+                        help="show full tracebacks and debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     from ..errors import InvalidOptionError, UserInputError
 
     try:
@@ -58,11 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (UserInputError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:
-        if args.debug:
+        if args.verbose:
             raise
         message = e.for_command_line() if isinstance(e, InvalidOptionError) else str(e)
         print(f"mcc-hf {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if args.verbose:
+            raise
+        print(f"mcc-hf {args.command}: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(run again with --verbose for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,8 @@ UNION_SCALE = 1.6
 MIN_FACE_SCALE = 2.0
 #: The crop centre sits this many face widths above the face centre, so the chin is not cut.
 SHIFT_UP = 0.1
+#: Images with a shorter side hold no detectable face (dlib's CNN detector even fails on them).
+MIN_IMAGE_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ class FaceCropper:
     def analyze(self, image: np.ndarray, *, landmarks: bool = False, cnn_fallback: bool = False) -> "FaceObservation | None":
         """The largest face of an RGB ``uint8`` image ``(H, W, 3)``: its box in the image's pixels and,
         with ``landmarks``, its 68 landmarks (measured on the shrunk copy, in its pixels). ``None`` without a face."""
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            return None
         small, factor = self.shrink(image)
         faces = self.analyzer.detect(small)
         if not faces and cnn_fallback and _face_models_installed():
