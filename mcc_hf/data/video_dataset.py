@@ -26,10 +26,9 @@ import torch
 
 from ..errors import InvalidInputError, UserInputError
 from ..image_processing import IMAGE_EXTENSIONS, load_image, resize_to, to_model_range
-from ..video import VIDEO_EXTENSIONS
+from ..video import VIDEO_EXTENSIONS, probe_video, read_frames
 
 __all__ = ["VideoPairDataset", "VideoSource", "find_videos", "identity_of", "read_video_frames"]
-
 
 
 def identity_of(name: str) -> str:
@@ -48,43 +47,32 @@ def _frame_files(folder: str) -> list[str]:
 
 
 def read_video_frames(path: str, indices: Sequence[int]) -> dict[int, np.ndarray]:
-    """Decode the frames ``indices`` of a video file with PyAV.
+    """Decode the frames ``indices`` of a video file (with :func:`mcc_hf.video.read_frames`).
 
     Returns ``{index: HxWx3 uint8 RGB array}``. Decoding stops after the largest index; an index
     past the real end of the stream (containers sometimes over-report) gets the last frame.
-    """
-    import av
 
+    Raises:
+        InvalidInputError: naming the file, when it cannot be opened, holds no frame or its data is corrupt.
+    """
     wanted = sorted(set(int(i) for i in indices))
     frames: dict[int, np.ndarray] = {}
     last = None
+    decoder = read_frames(path)
     try:
-        with av.open(path) as container:
-            for i, frame in enumerate(container.decode(video=0)):
-                if i in wanted:
-                    frames[i] = frame.to_ndarray(format="rgb24")
-                last = (i, frame)
-                if i >= wanted[-1]:
-                    break
-    except (av.error.FFmpegError, OSError, ValueError) as e:  # type: ignore[attr-defined]
-        raise InvalidInputError(f"cannot decode video {path}: {e}") from e
-    if last is None:
-        raise InvalidInputError(f"video {path} has no decodable frames")
-    tail = last[1].to_ndarray(format="rgb24")
-    return {i: frames.get(i, tail) for i in wanted}
+        for i, last in enumerate(decoder):
+            if i in wanted:
+                frames[i] = last
+            if i >= wanted[-1]:
+                break
+    finally:
+        decoder.close()
+    return {i: frames.get(i, last) for i in wanted}
 
 
 def _count_video_frames(path: str) -> int:
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            if stream.frames and stream.frames > 0:
-                return int(stream.frames)
-            return sum(1 for _ in container.decode(video=0))
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:  # type: ignore[attr-defined]
-        raise InvalidInputError(f"cannot read video {path}: {e}") from e
+    """The frame count the container declares, else the number of frames decoded."""
+    return probe_video(path).num_frames or sum(1 for _ in read_frames(path))
 
 
 @dataclass(frozen=True)
