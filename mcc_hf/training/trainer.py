@@ -1,7 +1,7 @@
 # Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
 """The training loop behind ``train.py``: set-up, epochs, logging, checkpoints, validation and the final save.
 
-:func:`train` reads top to bottom: an accelerator; the networks and
+:func:`train` reads top to bottom: an accelerator; the training videos checked once; the networks and
 losses (:class:`TrainingNetworks`), the data and the optimisers prepared by accelerate
 (:class:`TrainingRun`); the state of a checkpoint restored; the epochs; the final checkpoint and pipeline.
 """
@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import sys
+import time
 import warnings
 from argparse import Namespace
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .checkpointing import resume_training_state, save_checkpoint
 from .config import parse_args
 
 if TYPE_CHECKING:
-    from ..data import VideoPairDataset
+    from ..data import UnreadableVideo, VideoPairDataset, VideoSource
     from .discriminator import PatchDiscriminator
     from .ema import ExponentialMovingAverage
     from .losses import LossWeights, PyramidPerceptualLoss
@@ -40,6 +41,9 @@ logger = logging.getLogger("mcc_hf.training")
 
 __all__ = ["TrainingNetworks", "TrainingRun", "main", "train"]
 
+# How many unreadable videos the --strict_data error names (the log lists them all).
+_NAMED_IN_ERROR = 20
+
 
 # ----------------------------------------------------------------------------------------------- the outline
 
@@ -49,8 +53,9 @@ def train(args: Namespace) -> str:
     Returns the output folder, which then holds the final pipeline (``TalkingHeadPipeline.from_pretrained``).
     """
     accelerator = _make_accelerator(args)
+    videos = _readable_training_videos(args, accelerator)
     networks = _build_networks(args, accelerator.device)
-    dataset, dataloader = _build_data(args, accelerator, networks.resolution)
+    dataset, dataloader = _build_data(args, accelerator, videos, networks.resolution)
     run = _prepare_optimisation(args, accelerator, networks, dataset, dataloader)
     if args.resume_from_checkpoint:
         run.global_step = resume_training_state(accelerator, args.output_dir, args.resume_from_checkpoint, args.use_ema)
@@ -106,6 +111,46 @@ def _may_leave_unused_parameters(args: Namespace) -> bool:
     weights = (args.pixel_weight, args.low_res_weight, args.motion_codebook_weight, args.motion_reconstruction_weight,
                args.appearance_codebook_weight, args.equivariance_value_weight, args.equivariance_jacobian_weight)
     return any(w == 0 for w in weights)
+
+
+def _readable_training_videos(args: Namespace, accelerator) -> list[VideoSource]:
+    """Check every training video once before step 1 (the processes share the work) and leave out the
+    unreadable ones with a warning for each, or stop naming them with ``--strict_data``."""
+    from accelerate.utils import gather_object
+
+    from ..data import check_videos, find_videos
+
+    start = time.perf_counter()
+    videos = find_videos(args.train_data_dir, "train")
+    with accelerator.split_between_processes(videos) as shard:
+        unreadable = check_videos(shard, progress=accelerator.is_local_main_process).unreadable
+    unreadable = gather_object(unreadable)
+    if accelerator.is_main_process:
+        for video in unreadable:
+            if args.strict_data:
+                logger.error("unreadable training video: %s", video.reason)
+            else:
+                logger.warning("skipping an unreadable training video: %s", video.reason)
+    _stop_on_unreadable(args, videos, unreadable)
+    logger.info("checked %d training videos in %.1f s: %d readable, %d left out", len(videos),
+                time.perf_counter() - start, len(videos) - len(unreadable), len(unreadable))
+    bad = {video.path for video in unreadable}
+    return [video for video in videos if video.path not in bad]
+
+
+def _stop_on_unreadable(args: Namespace, videos: list[VideoSource], unreadable: list[UnreadableVideo]) -> None:
+    """Raise when no video is readable, or when any is not and ``--strict_data`` is on."""
+    folder = os.path.dirname(videos[0].path)
+    if len(unreadable) == len(videos):
+        raise UserInputError(f"none of the {len(videos)} videos in {folder} can be used for training; "
+                             f"the first: {unreadable[0].reason}")
+    if unreadable and args.strict_data:
+        names = [os.path.basename(video.path) for video in unreadable]
+        more = f" and {len(names) - _NAMED_IN_ERROR} more" if len(names) > _NAMED_IN_ERROR else ""
+        raise UserInputError(
+            f"{len(names)} of the {len(videos)} training videos in {folder} are unreadable (--strict_data): "
+            f"{', '.join(names[:_NAMED_IN_ERROR])}{more}; fix or remove them, or leave out --strict_data to skip them"
+        )
 
 
 def _build_components(args: Namespace):
@@ -203,14 +248,14 @@ def _build_discriminator(args: Namespace, weights: LossWeights, resolution: int)
     return discriminator
 
 
-def _build_data(args: Namespace, accelerator, resolution: int):
-    """``(dataset, dataloader)`` of the training videos; the loader keeps the dataset's order."""
+def _build_data(args: Namespace, accelerator, videos: list[VideoSource], resolution: int):
+    """``(dataset, dataloader)`` of the readable training videos; the loader keeps the dataset's order."""
     from ..data import VideoPairDataset
 
     dataset = VideoPairDataset(
         args.train_data_dir, resolution, split="train", id_sampling=args.id_sampling, repeats=args.dataset_repeats,
         horizontal_flip=args.horizontal_flip, time_flip=args.time_flip, color_jitter=args.color_jitter,
-        hue_jitter=args.hue_jitter, seed=args.seed,
+        hue_jitter=args.hue_jitter, seed=args.seed, videos=videos,
     )
     total_batch = args.train_batch_size * accelerator.num_processes
     if len(dataset) < total_batch:
