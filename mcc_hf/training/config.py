@@ -35,6 +35,9 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hue_jitter", type=float, default=0.0,
                    help="Largest hue rotation as a fraction of a turn, in [0, 0.5] (0 = off, as released).")
     g.add_argument("--dataloader_num_workers", type=int, default=0)
+    g.add_argument("--strict_data", action="store_true",
+                   help="Stop with an error naming the training videos the check before step 1 finds unreadable, "
+                        "instead of leaving them out with a warning.")
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
