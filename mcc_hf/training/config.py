@@ -103,8 +103,8 @@ def _add_loss_args(parser: argparse.ArgumentParser) -> None:
                    help="pix2pixHD discriminator feature matching (L1 over layers and scales; pix2pixHD: 10). "
                         "Starts with the discriminator at --gan_start_step (off as released).")
     g.add_argument("--vgg_weights", type=str, default=None,
-                   help="ImageNet VGG19 weights in torchvision layout: a .safetensors/.pth file, a folder or a Hub id "
-                        "('timm/vgg19.tv_in1k', or 'repo:filename').")
+                   help="ImageNet VGG19 weights in torchvision layout: a .safetensors/.pth file, a folder, or a Hub "
+                        "file hf://owner/repo[/path/in/repo] (e.g. hf://timm/vgg19.tv_in1k, whose model.safetensors is used).")
     g.add_argument("--codebook_restart_steps", type=int, default=0,
                    help="Every N steps re-seed the motion and appearance codes no embedding selected since the last "
                         "restart with embeddings of the current batch (0 = off, as released).")
