@@ -33,6 +33,7 @@ __all__ = [
     "check_frame_size",
     "check_output_path",
     "probe_video",
+    "reaches_frame",
     "read_frames",
 ]
 
@@ -227,6 +228,40 @@ def read_frames(path: str | os.PathLike, *, constant_rate: Fraction | float | No
         container.close()
     if count == 0:
         raise InvalidInputError(f"the video has no frames: {os.fspath(path)}")
+
+
+def reaches_frame(path: str | os.PathLike, index: int, fps: Fraction) -> bool:
+    """Seek to the keyframe before frame ``index`` (found by its timestamp at ``fps``), decode that keyframe,
+    and read the packets (without decoding them) up to frame ``index``.
+
+    A fast check that a file is not cut short: a whole GOP is never decoded (talking-head clips often have a
+    single keyframe, where decoding the late frame itself would decode most of the clip). It returns
+    ``False`` whenever it cannot tell (the container cannot seek, the seek lands on no keyframe, a decode
+    error, no packet at that time); decode from the start (:func:`read_frames`) to be sure.
+    """
+    import av
+
+    try:
+        with av.open(os.fspath(path)) as container:
+            stream = container.streams.video[0]
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            target = start + (index - 0.5) / float(fps)  # half a frame early: timestamps are rounded
+            container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+            keyframe_decoded = False
+            for packet in container.demux(stream):
+                if packet.pts is None:  # the empty packet that ends the stream
+                    continue
+                if not keyframe_decoded:
+                    if not packet.is_keyframe:
+                        return False
+                    keyframe_decoded = bool(stream.codec_context.decode(packet) + stream.codec_context.decode(None))
+                    if not keyframe_decoded:
+                        return False
+                if float(packet.pts * stream.time_base) >= target:
+                    return True
+    except av.FFmpegError:
+        pass
+    return False
 
 
 def check_output_path(path: str | os.PathLike, *, inputs: Sequence[str | os.PathLike] = ()) -> str:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
 from ..image_processing import load_image
-from ..video import probe_video, read_frames
+from ..video import probe_video, reaches_frame, read_frames
 from .video_dataset import VideoSource
 
 __all__ = ["UnreadableVideo", "VideoCheckResult", "check_video", "check_videos"]
@@ -115,7 +115,7 @@ def _check_video_file(path: str) -> None:
     if num_frames < MIN_FRAMES:
         raise InvalidInputError(f"{path} has {_count(num_frames, 'frame')}; a training video needs at least {MIN_FRAMES}")
     late = max(1, int(_LATE_FRACTION * (num_frames - 1)))
-    if info.num_frames and not (_late_keyframe_decodes(path, late, info.fps) or _decode_up_to(path, late)):
+    if info.num_frames and not (reaches_frame(path, late, info.fps) or _decode_up_to(path, late)):
         raise InvalidInputError(f"{path} ends before its frame {late} of the {num_frames} it declares (the file is cut short)")
 
 
@@ -126,41 +126,6 @@ def _decode_up_to(path: str, index: int) -> bool:
         return any(i >= index for i, _ in enumerate(frames))
     finally:
         frames.close()
-
-
-def _late_keyframe_decodes(path: str, index: int, fps: Fraction) -> bool:
-    """Seek to the keyframe before frame ``index`` (found by its timestamp at ``fps``), decode that keyframe,
-    and read the packets (without decoding them) up to frame ``index``.
-
-    The fast path of the late-frame check: a whole GOP is never decoded (talking-head clips often have a
-    single keyframe, where decoding the late frame itself would decode most of the clip). It returns
-    ``False`` whenever it cannot tell (the container cannot seek, the seek lands on no keyframe, a decode
-    error, no packet at that time) and :func:`_decode_up_to` then decides. ``mcc_hf.video`` has no seeking
-    reader, so this opens the file with PyAV itself (the file has passed :func:`~mcc_hf.video.probe_video`).
-    """
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-            target = start + (index - 0.5) / float(fps)  # half a frame early: timestamps are rounded
-            container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
-            keyframe_decoded = False
-            for packet in container.demux(stream):
-                if packet.pts is None:  # the empty packet that ends the stream
-                    continue
-                if not keyframe_decoded:
-                    if not packet.is_keyframe:
-                        return False
-                    keyframe_decoded = bool(stream.codec_context.decode(packet) + stream.codec_context.decode(None))
-                    if not keyframe_decoded:
-                        return False
-                if float(packet.pts * stream.time_base) >= target:
-                    return True
-    except av.FFmpegError:
-        pass
-    return False
 
 
 def _count(number: int, noun: str) -> str:
