@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -119,12 +120,25 @@ def _ffmpeg_reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-def _video_fps(stream) -> Fraction:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    if not rate or rate <= 0:
-        logger.warning("the video declares no frame rate; assuming %s fps", _FALLBACK_FPS)
-        return _FALLBACK_FPS
-    return Fraction(rate)
+#: Frame rates above this are timestamp resolutions, not rates (a WebM without a declared rate says 1000).
+_MAX_PLAUSIBLE_FPS = 240
+
+
+def _video_fps(stream, times: list[float]) -> Fraction:
+    """The average frame rate the container declares or, when it declares none (or an implausible one),
+    the rate measured from the first frames' timestamps ``times`` (seconds)."""
+    rate = stream.average_rate
+    if rate and 0 < rate <= _MAX_PLAUSIBLE_FPS:
+        return Fraction(rate)
+    steps = np.diff(sorted(times))
+    steps = steps[steps > 0]
+    if len(steps):
+        return Fraction(1 / float(np.median(steps))).limit_denominator(1001)
+    rate = stream.guessed_rate or stream.base_rate
+    if rate and 0 < rate <= _MAX_PLAUSIBLE_FPS:
+        return Fraction(rate)
+    logger.warning("the video declares no frame rate; assuming %s fps", _FALLBACK_FPS)
+    return _FALLBACK_FPS
 
 
 def _rotation(frame, stream) -> int:
@@ -160,12 +174,15 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         stream = container.streams.video[0]
         audio = container.streams.audio
         width, height = stream.codec_context.width, stream.codec_context.height
+        declared = stream.average_rate and 0 < stream.average_rate <= _MAX_PLAUSIBLE_FPS
         try:
-            first = next(container.decode(stream), None)
+            # The first frame (for the rotation) or, without a declared rate, the first dozen (to measure it).
+            first_frames = list(itertools.islice(container.decode(stream), 1 if declared else 12))
         except av.FFmpegError as e:
             raise InvalidInputError(f"corrupt video data in {os.fspath(path)} ({_ffmpeg_reason(e)})") from e
-        if first is None:
+        if not first_frames:
             raise InvalidInputError(f"the video has no frames: {os.fspath(path)}")
+        first = first_frames[0]
         rotation = _rotation(first, stream)
         if rotation in (90, 270):
             width, height = height, width
@@ -173,7 +190,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             path=os.fspath(path),
             width=width,
             height=height,
-            fps=_video_fps(stream),
+            fps=_video_fps(stream, [f.time for f in first_frames if f.time is not None]),
             num_frames=stream.frames or None,
             audio_codec=audio[0].codec_context.name if audio else None,
             rotation=rotation,
@@ -340,7 +357,7 @@ class _AudioTrack:
             logger.info("the driving video has %d audio streams; copying the first, dropping the others", len(streams.audio))
         audio, video = streams.audio[0], streams.video[0]
         self._video_start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
-        self.codec = audio.codec_context.name
+        self.codec = audio.codec_context.codec.canonical_name  # "mp3", not the decoder "mp3float"
         self.transcode = not (self.codec in _COPYABLE_AUDIO[container_name] and self._input.format.name in _COPY_FROM)
         self._output = output
         if self.transcode:

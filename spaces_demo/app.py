@@ -425,12 +425,12 @@ class RenderOptions:
     relative: bool = True
     adapt_scale: bool = True
     find_best_frame: bool = False
-    crop: bool = False
+    crop: bool = True
     smoothing: float = 0.0
     output_size: int | None = None
 
     @classmethod
-    def from_ui(cls, motion: Any = "Relative", adapt_scale: Any = True, find_best_frame: Any = False, crop: Any = False,
+    def from_ui(cls, motion: Any = "Relative", adapt_scale: Any = True, find_best_frame: Any = False, crop: Any = True,
                 smoothing: Any = 0.0, output_size: Any = 0) -> "RenderOptions":
         """Options from the UI values; raises ``gr.Error`` for values outside the offered choices."""
         if motion not in MOTION_MODES:
@@ -586,7 +586,7 @@ class TalkingHeadDemo:
         self.uploads = uploads or UploadFolder.of_gradio()
 
     def animate(self, source: Any, driving: Any, motion: str = "Relative", adapt_scale: bool = True,
-                find_best_frame: bool = False, crop: bool = False, smoothing: float = 0.0, output_size: int = 0,
+                find_best_frame: bool = False, crop: bool = True, smoothing: float = 0.0, output_size: int = 0,
                 progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:
         """Validate the inputs, render the video and its comparison view.
 
@@ -683,7 +683,7 @@ def option_controls() -> list[gr.components.Component]:
                                   info="Start from the driving frame whose pose best matches the "
                                        "source (needs a detectable face).",
                                   elem_id="find-best-frame")
-    crop = gr.Checkbox(value=False, label="Crop and paste back",
+    crop = gr.Checkbox(value=True, label="Crop and paste back",
                        info="Detect the face, animate the crop and paste it back into the full "
                             "picture (for un-cropped photos and videos).",
                        elem_id="crop")
