@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Union
@@ -50,6 +51,7 @@ from mcc_hf.image_processing import (
 )
 from mcc_hf.motion.dense_motion import DenseMotionNetwork
 from mcc_hf.motion.keypoint_detector import KeypointDetector
+from mcc_hf.motion.keypoints import Keypoints
 from mcc_hf.motion.smoothing import KeypointSmoother
 from mcc_hf.video import DEFAULT_FPS, DrivingVideo, VideoWriter, check_frame_size, check_output_path
 
@@ -359,7 +361,13 @@ class TalkingHeadPipeline(DiffusionPipeline):
             yield self._render_batch(plan, batch)
 
     def _render_batch(self, plan: AnimationPlan, crops: list[torch.Tensor]) -> torch.Tensor:
-        keypoints = plan.motion(self.animator.detect_keypoints(self.preprocess(torch.stack(crops))))
+        return self._render_keypoints(plan, self._driving_keypoints(plan, crops))
+
+    def _driving_keypoints(self, plan: AnimationPlan, crops: list[torch.Tensor]) -> Keypoints:
+        """``[3, s, s]`` driving crops at the model size -> the keypoints to render them with."""
+        return plan.motion(self.animator.detect_keypoints(self.preprocess(torch.stack(crops))))
+
+    def _render_keypoints(self, plan: AnimationPlan, keypoints: Keypoints) -> torch.Tensor:
         return from_model_range(self.animator.render(plan.source, keypoints).sample.float())
 
     # Helpers -----------------------------------------------------------------------------------
@@ -587,6 +595,11 @@ class LiveAnimation:
         self.crop = crop
         self.output_type = output_type
         self._cropper = FaceCropper() if crop else None
+        #: Seconds the last frame spent in each stage: ``prepare`` (load, crop, resize), ``keypoints``
+        #: (detection, smoothing, relative motion), ``render`` (dense motion and generator) and
+        #: ``compose`` (resize or paste-back, output conversion). On a GPU the stages run asynchronously,
+        #: so only their sum is meaningful there.
+        self.timings: dict[str, float] = {}
 
     def set_reference(self, frame: ImageInput | None = None) -> None:
         """Measure the motion from ``frame`` from now on; ``None``: from the next frame (recalibrate).
@@ -610,8 +623,15 @@ class LiveAnimation:
 
     def __call__(self, frame: ImageInput):
         """One driving frame -> one animated frame (see :meth:`TalkingHeadPipeline.stream` for the types)."""
+        laps = [time.perf_counter()]
         with self.pipe._inference():
-            image = self._framed(load_image(frame))
-            rendered = self.pipe._render_batch(self.plan, [resize_to(image[None], self.pipe.sample_size)[0]])
-            output = self.plan.composer(rendered).cpu()
-        return postprocess(output, self.output_type)[0]
+            image = resize_to(self._framed(load_image(frame))[None], self.pipe.sample_size)[0]
+            laps.append(time.perf_counter())
+            keypoints = self.pipe._driving_keypoints(self.plan, [image])
+            laps.append(time.perf_counter())
+            rendered = self.pipe._render_keypoints(self.plan, keypoints)
+            laps.append(time.perf_counter())
+            output = postprocess(self.plan.composer(rendered).cpu(), self.output_type)[0]
+            laps.append(time.perf_counter())
+        self.timings = {stage: b - a for stage, a, b in zip(("prepare", "keypoints", "render", "compose"), laps, laps[1:])}
+        return output

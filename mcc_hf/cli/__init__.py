@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "mcc_hf.cli.convert",
     "mcc_hf.cli.evaluate",
     "mcc_hf.cli.animate",
+    "mcc_hf.cli.live",
     "mcc_hf.cli.demo",
 )
 
