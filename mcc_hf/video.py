@@ -337,6 +337,8 @@ _COPYABLE_AUDIO = {
 }
 #: Input containers whose audio packets carry reliable timestamps (AVI, FLV, ... are re-encoded).
 _COPY_FROM = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+#: How many copied audio packets are decoded as a check that the track is sound data.
+_DECODE_CHECKED_PACKETS = 4
 
 
 class _AudioTrack:
@@ -372,6 +374,8 @@ class _AudioTrack:
             self._out = output.add_stream_from_template(audio)
             self._offset = int(round(self._video_start / audio.time_base)) if audio.time_base else 0
             self._last_dts: int | None = None
+            self._decoder = audio.codec_context
+            self._unchecked = _DECODE_CHECKED_PACKETS
             self._source = self._input.demux(audio)
         self._pending = None
         self._done = False
@@ -403,6 +407,11 @@ class _AudioTrack:
                 self._copy(item, time)
 
     def _copy(self, packet, time: float) -> None:
+        if self._unchecked > 0 and packet.size:
+            # Copied packets are not decoded; decode the first few so undecodable audio is an error
+            # here rather than a silent track in the result.
+            self._unchecked -= 1
+            self._decoder.decode(packet)
         if time < 0:
             return
         packet.pts -= self._offset
