@@ -724,9 +724,10 @@ def inline_jpeg(image: PIL.Image.Image, quality: int = 85) -> dict[str, Any]:
 class FrameBudget:
     """Paces one live session to ``fps`` frames per second: a frame that arrives before its turn is skipped.
 
-    Frames never queue up anyway: gradio keeps only the newest frame of a stream while the previous one renders,
-    and the browser sends the next frame only once the previous result is back, so a slow server renders fewer
-    frames, not older ones. This budget also holds a client that sends frames faster than ``fps`` to that rate.
+    Frames never queue up anyway: the browser sends one every ``1 / fps`` seconds and gradio keeps only the
+    newest frame of a stream while the previous one renders (a new frame replaces the waiting one), so a slow
+    server renders fewer frames, not older ones. This budget holds a client that sends faster than ``fps`` to
+    that rate.
     Credit accrues at ``fps`` frames per second up to ``burst`` frames, so network jitter costs no frames.
     """
 

@@ -241,8 +241,10 @@ def test_broken_audio_toast_names_the_audio_and_no_server_path(page, space, tmp_
 # The Live tab: Chromium's fake camera plays a shared clip; the app serves the bundled default model
 # ----------------------------------------------------------------------------------------------
 
-#: Seconds the live test streams for (after the first animated frame) to measure the frame rate.
+#: The live test streams for at least this many seconds after the first animated frame, and until it has
+#: seen at least ``LIVE_MIN_FRAMES`` frames, to measure the frame rate.
 LIVE_STREAM_SECONDS = 15
+LIVE_MIN_FRAMES = 6
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int) -> Path:
@@ -349,6 +351,9 @@ def test_live_tab_animates_the_webcam_stream(camera_browser, live_space):
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url)
             if not request.url.startswith((live_space.url, "data:", "blob:")) else None)
+    sent: list[str] = []  # camera frames the page sent (after the first, which starts the stream)
+    page.on("request", lambda request: sent.append(request.url)
+            if request.method == "POST" and re.search(r"/stream/\w+$", request.url) else None)
     page.goto(live_space.url, wait_until="load")
     page.get_by_role("tab", name="Live").click()
     page.locator("#live-source img").wait_for(timeout=60_000)  # the example face is the default source
@@ -361,19 +366,23 @@ def test_live_tab_animates_the_webcam_stream(camera_browser, live_space):
     page.wait_for_function("window.liveFrames.length >= 1 || document.querySelector('.toast-body')", timeout=120_000)
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
     page.wait_for_timeout(LIVE_STREAM_SECONDS * 1000)
+    page.wait_for_function(f"window.liveFrames.length >= {LIVE_MIN_FRAMES}", timeout=180_000)  # a busy machine
+    frames = page.evaluate("window.liveFrames")
+    frames_sent = len(sent)
     status = page.locator("#live-status").inner_text()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "space-live.png"), full_page=True)
-    frames = page.evaluate("window.liveFrames")
 
     page.locator("#live-recalibrate").click()
     page.locator("#live-status").get_by_text(re.compile("recalibrated")).wait_for(timeout=60_000)
     page.locator("#live-camera button", has_text="Stop").click()
+    shown_at_stop = page.evaluate("window.liveFrames.length")
+    page.wait_for_timeout(6000)
+    shown_after_stop = page.evaluate("window.liveFrames.length") - shown_at_stop
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
     assert page.locator("#live-camera-notice").inner_text().strip() == ""  # a camera is there: no notice
     context.close()
 
-    assert len(frames) >= 4, f"only {len(frames)} animated frames in {LIVE_STREAM_SECONDS} s; status: {status}"
     images = [decode_data_url(frame["src"]) for frame in frames]
     assert all(image.shape == (256, 256, 3) for image in images)  # the Live tab's default output height
     changes = [float(np.abs(a.astype(np.float32) - b).mean()) for a, b in zip(images, images[1:])]
@@ -381,9 +390,13 @@ def test_live_tab_animates_the_webcam_stream(camera_browser, live_space):
     seconds = (frames[-1]["t"] - frames[1]["t"]) / 1000  # from the second frame: the first includes set-up
     browser_fps = (len(frames) - 2) / seconds if len(frames) > 2 and seconds > 0 else 0.0
     assert re.search(r"[\d.]+ frames/s", status) and "ms per frame" in status, status
+    # No pile-up: the page sends 10 frames a second whatever the server does; the server renders the newest
+    # one when it is free and drops the others, so at most the frame rendering at Stop arrives afterwards.
+    assert shown_after_stop <= 1, f"{shown_after_stop} frames arrived after Stop ({frames_sent} were sent)"
     assert set(live_space.stored_files()) == stored_before  # frames in and out stay in memory
     assert outside == [], f"the page requested outside hosts: {outside}"
-    measured = {"frames": len(frames), "browser_fps": round(browser_fps, 2), "status": status,
+    measured = {"frames_shown": len(frames), "frames_sent": frames_sent, "browser_fps": round(browser_fps, 2),
+                "seconds": round(seconds, 1), "status": " ".join(status.split()),
                 "mean_abs_change": round(float(np.mean(changes)), 2)}
     (ARTIFACTS / "space-live.json").write_text(json.dumps(measured, indent=2) + "\n")
     print(f"\nlive tab, bundled model: {measured}")
