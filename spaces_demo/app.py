@@ -1,5 +1,5 @@
 # Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
-"""Gradio demo of mcc-hf: animate a face photo with the motion of a driving video.
+"""Gradio demo of mcc-hf: animate a face photo with the motion of a driving video, or live from a webcam.
 
 Run locally with ``python spaces_demo/app.py`` (serves http://127.0.0.1:7860, no share link, no
 analytics) or deploy the folder as a Hugging Face Space unchanged (the Space sets
@@ -8,8 +8,9 @@ and ``docs/space.md`` (which also describes what the app defends against).
 
 The file reads top to bottom: the server's private folder (:class:`SessionFolder`, made before gradio
 is imported); settings; where inputs may come from and where rendering happens (:class:`UploadFolder`,
-:class:`WorkArea`); input checks; user-facing error messages; rendering (:class:`TalkingHeadDemo`); the
-user interface (:func:`build_demo`, one function per tab); :func:`main`.
+:class:`WorkArea`); input checks; user-facing error messages; rendering (:class:`TalkingHeadDemo`); live
+animation from a webcam stream (:class:`LiveDemo`); the user interface (:func:`build_demo`, one function per
+tab); :func:`main`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import atexit  # noqa: E402
+import base64  # noqa: E402
+import binascii  # noqa: E402
 import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -29,6 +34,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from collections import deque  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Iterator, Mapping  # noqa: E402
@@ -116,6 +122,11 @@ class SpaceSettings:
         batch_size: ``MCC_SPACE_BATCH_SIZE``: driving frames per forward pass (default 4).
         file_lifetime: ``MCC_SPACE_FILE_LIFETIME``: seconds an upload or result is kept on the server
             (default 3600); a sweep every ``file_lifetime / 6`` seconds (at most 10 minutes) deletes older ones.
+        live_seconds: ``MCC_SPACE_LIVE_SECONDS``: longest live (webcam) stream; it stops then (default 120).
+        live_fps: ``MCC_SPACE_LIVE_FPS``: most camera frames per second a live session sends and has
+            rendered (default 10); frames the server has no time for are skipped, never queued.
+        live_sessions: ``MCC_SPACE_LIVE_SESSIONS``: live streams served at the same time (default 1); more wait
+            in the queue.
     """
 
     model: str | None = None
@@ -129,6 +140,9 @@ class SpaceSettings:
     queue_size: int = 16
     batch_size: int = 4
     file_lifetime: int = 3600
+    live_seconds: int = 120
+    live_fps: float = 10.0
+    live_sessions: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "SpaceSettings":
@@ -144,6 +158,9 @@ class SpaceSettings:
             queue_size=_env_number(environ, "MCC_SPACE_QUEUE_SIZE", cls.queue_size, int),
             batch_size=_env_number(environ, "MCC_SPACE_BATCH_SIZE", cls.batch_size, int),
             file_lifetime=_env_number(environ, "MCC_SPACE_FILE_LIFETIME", cls.file_lifetime, int),
+            live_seconds=_env_number(environ, "MCC_SPACE_LIVE_SECONDS", cls.live_seconds, int),
+            live_fps=_env_number(environ, "MCC_SPACE_LIVE_FPS", cls.live_fps),
+            live_sessions=_env_number(environ, "MCC_SPACE_LIVE_SESSIONS", cls.live_sessions, int),
         )
 
     @property
@@ -441,6 +458,12 @@ class RenderOptions:
     def pipeline_kwargs(self) -> dict[str, Any]:
         return asdict(self)
 
+    def live_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``pipe.live`` (a live stream has no look-ahead to find a best frame in)."""
+        kwargs = asdict(self)
+        del kwargs["find_best_frame"]
+        return kwargs
+
 
 def parse_output_size(value: Any) -> int | None:
     """The output height (``None``: automatic); raises ``gr.Error`` for values outside :data:`OUTPUT_SIZES`."""
@@ -511,6 +534,15 @@ class PipelineHolder:
                             time.perf_counter() - started)
                 self._pipe = pipe
             return self._pipe
+
+    def for_request(self):
+        """:meth:`get` for a request handler: a model that cannot be loaded is a ``gr.Error`` (logged)."""
+        try:
+            return self.get()
+        except UserInputError as e:  # ModelLoadingError
+            logger.error("model loading failed: %s", e)
+            raise gr.Error(f"The model could not be loaded: {without_paths(str(e))}",
+                           title="Model unavailable") from None
 
 
 def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
@@ -601,12 +633,7 @@ class TalkingHeadDemo:
         with self.work.request() as folder:
             check_audio_track(driving_path, info, folder)
             progress(0, desc="Loading the model")
-            try:
-                pipe = self.pipelines.get()
-            except UserInputError as e:  # ModelLoadingError
-                logger.error("model loading failed: %s", e)
-                raise gr.Error(f"The model could not be loaded: {without_paths(str(e))}",
-                               title="Model unavailable") from None
+            pipe = self.pipelines.for_request()
             names = {source_path: "the source image", driving_path: "the driving video"}
             started = time.perf_counter()
             try:
@@ -634,20 +661,295 @@ class TalkingHeadDemo:
 
 
 # ----------------------------------------------------------------------------------------------
+# Live: webcam frames in, animated frames out
+# ----------------------------------------------------------------------------------------------
+
+#: The image types a streamed camera frame may be (data-URL media type -> the only Pillow decoder used for it).
+FRAME_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+_DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+);base64,", re.ASCII)
+#: A live session's prepared source photo is released after this long without a camera frame.
+LIVE_IDLE_SECONDS = 600
+#: How long "recalibrated" stays in the live status line.
+RECALIBRATED_NOTE_SECONDS = 2.0
+#: A gap between camera frames this long (or four frame times, if longer) is a new stream (Record pressed
+#: again, or the time limit reached): its first frame becomes the neutral pose.
+LIVE_PAUSE_SECONDS = 5.0
+NO_FACE_IN_CAMERA = ("**No face in the camera picture.** Face the camera in good light: the animation starts as "
+                     "soon as a face is found (or untick 'Crop and paste back' to use the whole picture).")
+
+
+def decode_camera_frame(payload: Any, settings: SpaceSettings) -> PIL.Image.Image:
+    """A frame of the Live tab's camera stream as an RGB PIL image. Raises ``gr.Error``.
+
+    The browser sends every frame inline, as a ``data:image/jpeg;base64,...`` URL in the payload: no file is
+    involved, so no path is ever opened for a frame (a payload naming a file is refused like any other bad
+    frame, without looking at the file). The frame gets the upload limits: the upload size, the decoders in
+    :data:`FRAME_TYPES` only, and the largest side, checked from the header before the pixels are decoded.
+    """
+    invalid = gr.Error("A camera frame is not an image that can be read (the page sends JPEG frames).",
+                       title="Invalid camera frame")
+    url = payload.get("url") if isinstance(payload, Mapping) else None
+    match = _DATA_URL.match(url) if isinstance(url, str) else None
+    if match is None or match["type"] not in FRAME_TYPES:
+        raise invalid
+    encoded = url[match.end():]
+    if len(encoded) // 4 * 3 > settings.max_upload_bytes:
+        raise gr.Error(f"A camera frame is larger than {settings.max_upload_mb:g} MB.", title="Frame too large")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        with PIL.Image.open(io.BytesIO(data), formats=[FRAME_TYPES[match["type"]]]) as image:
+            width, height = image.size
+            if max(width, height) > settings.max_image_side:
+                raise gr.Error(
+                    f"A camera frame is {width} x {height} pixels; the largest side accepted is "
+                    f"{settings.max_image_side} pixels.",
+                    title="Frame too large",
+                )
+            return image.convert("RGB")
+    except gr.Error:
+        raise
+    except (binascii.Error, PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            PIL.Image.DecompressionBombError):
+        raise invalid from None
+
+
+def inline_jpeg(image: PIL.Image.Image, quality: int = 85) -> dict[str, Any]:
+    """``image`` as a ``gr.Image`` value holding an inline JPEG (a data URL): shown by the browser as it is, with
+    nothing written to the server's disk (the stream's outputs skip gradio's postprocessing)."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return {"path": None, "url": "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")}
+
+
+class FrameBudget:
+    """Paces one live session to ``fps`` frames per second: a frame that arrives before its turn is skipped.
+
+    Frames never queue up anyway: the browser sends one every ``1 / fps`` seconds and gradio keeps only the
+    newest frame of a stream while the previous one renders (a new frame replaces the waiting one), so a slow
+    server renders fewer frames, not older ones. This budget holds a client that sends faster than ``fps`` to
+    that rate.
+    Credit accrues at ``fps`` frames per second up to ``burst`` frames, so network jitter costs no frames.
+    """
+
+    def __init__(self, fps: float, burst: float = 2.0):
+        self.interval = 1.0 / fps
+        self.burst = burst
+        self._credit = burst
+        self._last: float | None = None
+
+    def take(self, now: float) -> bool:
+        """Whether a frame arriving at ``now`` (monotonic seconds) may be rendered; if so, it spends one frame of
+        credit."""
+        if self._last is not None:
+            self._credit = min(self.burst, self._credit + (now - self._last) / self.interval)
+        self._last = now
+        if self._credit < 1.0:
+            return False
+        self._credit -= 1.0
+        return True
+
+
+class FrameRate:
+    """Frames per second over the last ``window`` seconds (over the last two frames when they are further apart):
+    the rate the Live tab reports as achieved."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def add(self, now: float) -> None:
+        self._times.append(now)
+        while len(self._times) > 2 and now - self._times[0] > self.window:
+            self._times.popleft()
+
+    def reset(self) -> None:
+        self._times.clear()
+
+    @property
+    def fps(self) -> float | None:
+        """``None`` until two frames have been counted."""
+        if len(self._times) < 2:
+            return None
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
+
+
+class LiveSession:
+    """One browser session's live animation, kept in a ``gr.State``.
+
+    Holds the pipeline's ``LiveAnimation`` for one source photo and set of options (``key``: a new photo or new
+    options start a new session), the frame budget, and what the status line reports. A pause longer than
+    :data:`LIVE_PAUSE_SECONDS` (or four frame times) between two frames is a new stream: its first frame
+    becomes the neutral pose, and the rate is measured afresh.
+    """
+
+    def __init__(self, key: tuple[Path, RenderOptions], animation: Any, fps: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.key = key
+        self.animation = animation
+        self.clock = clock
+        self.budget = FrameBudget(fps)
+        self.rate = FrameRate()
+        self.rendered = 0
+        self.skipped = 0
+        self.seconds_per_frame = 0.0
+        self.recalibrate_requested = False
+        self.recalibrated_at: float | None = None
+        self.finished_at: float | None = None
+
+    def admit(self) -> bool:
+        """Whether the frame arriving now fits the budget (else it is counted as skipped)."""
+        if self.budget.take(self.clock()):
+            return True
+        self.skipped += 1
+        return False
+
+    def render(self, frame: PIL.Image.Image) -> PIL.Image.Image:
+        """Animate one camera frame (``NoFaceFoundError`` when no face is found where one is needed)."""
+        started = self.clock()
+        if self.finished_at is not None and started - self.finished_at > max(LIVE_PAUSE_SECONDS,
+                                                                              4 * self.seconds_per_frame):
+            self.recalibrate_requested = True
+            self.rate.reset()
+        self.finished_at = started  # also when no face is found: the stream goes on
+        recalibrate, self.recalibrate_requested = self.recalibrate_requested, False
+        if recalibrate:
+            self.animation.set_reference(None)  # this frame becomes the neutral pose
+        try:
+            result = self.animation(frame)
+        except NoFaceFoundError:  # the reference is still to be set: by the next frame that shows a face
+            self.recalibrate_requested = recalibrate
+            raise
+        self.finished_at = self.clock()
+        if recalibrate:
+            self.recalibrated_at = self.finished_at
+        seconds = self.finished_at - started
+        self.seconds_per_frame = seconds if self.rendered == 0 else 0.8 * self.seconds_per_frame + 0.2 * seconds
+        self.rendered += 1
+        self.rate.add(self.finished_at)
+        return result
+
+    def status(self) -> str:
+        """The status line under the result: achieved frame rate, time per frame, counts."""
+        fps = self.rate.fps
+        parts = [f"**{fps:.1f} frames/s**" if fps is not None else "**first frame**",
+                 f"{1000 * self.seconds_per_frame:.0f} ms per frame", f"{self.rendered} frames"]
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped (over {1 / self.budget.interval:g} frames/s)")
+        if self.recalibrated_at is not None and self.clock() - self.recalibrated_at < RECALIBRATED_NOTE_SECONDS:
+            parts.append("recalibrated: this pose is now the neutral one")
+        return " · ".join(parts)
+
+
+class LiveDemo:
+    """The handler behind the Live tab: the ``/live`` stream (one camera frame in, one animated frame out) and
+    the Recalibrate button.
+
+    Args:
+        settings: the limits and model to serve.
+        pipelines: loads the model once (share the Video tab's); default: from ``settings``.
+        uploads: where the source photo must be; default: gradio's upload folder when the handler is created.
+        clock: monotonic seconds (a parameter for tests).
+    """
+
+    def __init__(self, settings: SpaceSettings, pipelines: PipelineHolder | None = None,
+                 uploads: UploadFolder | None = None, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.pipelines = pipelines or PipelineHolder(settings)
+        self.uploads = uploads or UploadFolder.of_gradio()
+        self.clock = clock
+
+    def frame(self, frame: Any, session: LiveSession | None, source: Any, motion: str = "Relative",
+              adapt_scale: bool = True, crop: bool = True, smoothing: float = 0.0,
+              output_size: int = 256) -> tuple[Any, LiveSession, Any]:
+        """One camera frame -> ``(animated frame, session, status markdown)``.
+
+        The session is made on the first frame (and again when the photo or an option changes). A frame over
+        the session's budget is skipped (the outputs stay as they are); a frame without a face keeps the last
+        animated frame and says so. Everything else that goes wrong ends the stream with an error message.
+        """
+        options = RenderOptions.from_ui(motion, adapt_scale, False, crop, smoothing, output_size)
+        source_path = self.uploads.resolve(source, "source image")
+        if session is None or session.key != (source_path, options):
+            session = self.start(source_path, options)
+        if not session.admit():
+            return gr.skip(), session, gr.skip()
+        image = decode_camera_frame(frame, self.settings)
+        try:
+            result = session.render(image)
+        except NoFaceFoundError:
+            return gr.skip(), session, NO_FACE_IN_CAMERA
+        except Exception as e:
+            raise render_error(e, {source_path: "the source image"}) from None
+        return inline_jpeg(result), session, session.status()
+
+    def start(self, source_path: Path, options: RenderOptions) -> LiveSession:
+        """Check the source photo and prepare it for live animation with ``options``."""
+        check_source_image(source_path, self.settings)
+        pipe = self.pipelines.for_request()
+        try:
+            animation = pipe.live(str(source_path), **options.live_kwargs(), fps=self.settings.live_fps,
+                                  output_type="pil")
+        except NoFaceFoundError:
+            raise gr.Error("No face found in the source image. Use a clearer, front-facing face, or untick 'Crop and "
+                           "paste back' if the photo is already a face crop.", title="No face found") from None
+        except Exception as e:
+            raise render_error(e, {source_path: "the source image"}) from None
+        return LiveSession((source_path, options), animation, self.settings.live_fps, self.clock)
+
+    def recalibrate(self, session: LiveSession | None) -> str:
+        """Make the next camera frame the neutral pose (applied by the stream, between two frames)."""
+        if session is None:
+            return "Start the camera first (click the camera box, then **Record**)."
+        session.recalibrate_requested = True
+        return "Recalibrating: hold a neutral pose facing the camera."
+
+
+# ----------------------------------------------------------------------------------------------
 # User interface
 # ----------------------------------------------------------------------------------------------
 
 DESCRIPTION = """
 # mcc-hf talking-head demo
 Animate a face photo with the motion of a driving video, using multi-scale compensatory codebooks
-(Zhao et al., *Synergizing Motion and Appearance*, CVPR 2025). Upload a **source** face and a **driving**
-video (or record them with your webcam), then press **Animate**.
+(Zhao et al., *Synergizing Motion and Appearance*, CVPR 2025). **Video**: upload a **source** face and a
+**driving** video (or record them with your webcam), then press **Animate**. **Live**: drive the face with
+your webcam, frame by frame.
 """
 
 LIMITS = """
 Limits: files up to {mb:g} MB; driving videos up to {seconds:g} s, {fps:g} fps and {frames} frames;
 images up to {side} px per side. The driving video's sound track is kept. Uploads and results are deleted
 from the server after {lifetime}.
+"""
+
+LIVE_HELP = """
+**How to use it**: click the camera box and allow this page to use your camera, then press **Record**
+(**Stop** ends it). Face the camera: your pose when you start is the neutral one, and **Recalibrate** makes
+your next pose the neutral one. The Live tab needs a **webcam** and a page served over **https://** (as on
+Hugging Face) or from localhost; without a camera, use the Video tab with a recorded clip.
+
+A stream lasts up to {seconds}; frames are rendered at up to {fps:g} per second, fewer when the server is
+busy (frames it has no time for are skipped, never queued; the achieved rate is shown under the result).
+Camera frames are processed in memory and not stored.
+"""
+
+#: Where the browser cannot use a camera, gradio's webcam box fails silently (no device) or with a short
+#: notice; this check (run in the browser when the page loads and when the Live tab is opened) says so in
+#: plain words above it.
+NO_CAMERA_ACCESS = ("**This page cannot use a camera.** Browsers give cameras only to pages served over https:// "
+                    "or from localhost: open the demo at such an address, or use the Video tab with a recorded "
+                    "driving video.")
+NO_CAMERA_FOUND = ("**No camera found.** The Live tab needs a webcam: connect one (and allow this browser to use "
+                   "it), then reload the page. Without a camera, use the Video tab with a recorded driving video.")
+CAMERA_CHECK_JS = f"""
+async () => {{
+  if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {{
+    return {json.dumps(NO_CAMERA_ACCESS)};
+  }}
+  let devices = [];
+  try {{ devices = await navigator.mediaDevices.enumerateDevices(); }} catch (error) {{ devices = []; }}
+  return devices.some((device) => device.kind === "videoinput") ? "" : {json.dumps(NO_CAMERA_FOUND)};
+}}
 """
 
 
@@ -671,28 +973,33 @@ def example_rows() -> list[list[Any]]:
     ]
 
 
-def option_controls() -> list[gr.components.Component]:
-    """The option controls, in the order of :meth:`RenderOptions.from_ui`'s parameters."""
+def option_controls(prefix: str = "", live: bool = False) -> list[gr.components.Component]:
+    """The option controls, in the order of :meth:`RenderOptions.from_ui`'s parameters; for the Live tab
+    (``live``) without 'Find best frame' (a stream has no look-ahead) and with a 256-pixel output by default.
+    ``prefix`` starts every ``elem_id``."""
+    reference = "when you start (or recalibrate)" if live else "from its first (or best) frame"
     motion = gr.Radio(list(MOTION_MODES), value="Relative", label="Motion transfer",
-                      info="Relative: move the source as the driving face moves from its first "
-                           "(or best) frame. Absolute: copy the driving pose as it is.",
-                      elem_id="motion")
+                      info=f"Relative: move the source as the driving face moves {reference}. "
+                           "Absolute: copy the driving pose as it is.",
+                      elem_id=f"{prefix}motion")
     adapt_scale = gr.Checkbox(value=True, label="Adapt scale",
-                              info="Scale the motion to the size of the source face.", elem_id="adapt-scale")
-    find_best_frame = gr.Checkbox(value=False, label="Find best frame",
-                                  info="Start from the driving frame whose pose best matches the "
-                                       "source (needs a detectable face).",
-                                  elem_id="find-best-frame")
+                              info="Scale the motion to the size of the source face.", elem_id=f"{prefix}adapt-scale")
+    find_best_frame = None if live else gr.Checkbox(
+        value=False, label="Find best frame",
+        info="Start from the driving frame whose pose best matches the source (needs a detectable face).",
+        elem_id=f"{prefix}find-best-frame")
     crop = gr.Checkbox(value=True, label="Crop and paste back",
                        info="Detect the face, animate the crop and paste it back into the full "
                             "picture (for un-cropped photos and videos).",
-                       elem_id="crop")
+                       elem_id=f"{prefix}crop")
     smoothing = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Temporal smoothing",
-                          info="Smooth the driving motion over time against jitter (0 = off).", elem_id="smoothing")
-    output_size = gr.Radio([(label, value) for label, value in OUTPUT_SIZES], value=0, label="Output height",
-                           elem_id="output-size",
+                          info="Smooth the driving motion over time against jitter (0 = off).",
+                          elem_id=f"{prefix}smoothing")
+    output_size = gr.Radio([(label, value) for label, value in OUTPUT_SIZES], value=256 if live else 0,
+                           label="Output height", elem_id=f"{prefix}output-size",
                            info="Auto: the source's height with crop and paste-back, else the model's size.")
-    return [motion, adapt_scale, find_best_frame, crop, smoothing, output_size]
+    controls = [motion, adapt_scale, find_best_frame, crop, smoothing, output_size]
+    return [control for control in controls if control is not None]
 
 
 def video_tab(settings: SpaceSettings, handler: TalkingHeadDemo) -> None:
@@ -725,14 +1032,56 @@ def video_tab(settings: SpaceSettings, handler: TalkingHeadDemo) -> None:
                  preprocess=False, concurrency_limit=settings.concurrency)
 
 
-def build_demo(settings: SpaceSettings | None = None, handler: TalkingHeadDemo | None = None) -> gr.Blocks:
+def live_tab(settings: SpaceSettings, handler: LiveDemo) -> gr.Markdown:
+    """Source photo + webcam stream -> animated frames (the ``/live`` stream). Returns the camera notice, which
+    :func:`build_demo` fills from the browser (:data:`CAMERA_CHECK_JS`)."""
+    face = EXAMPLES_DIR / "astronaut-face.jpg"
+    with gr.Row():
+        with gr.Column():
+            source = gr.Image(label="Source face", type="filepath", sources=["upload", "webcam", "clipboard"],
+                              value=str(face) if face.is_file() else None, elem_id="live-source", height=240)
+            camera_notice = gr.Markdown(elem_id="live-camera-notice")
+            # VGA is plenty for a 64-256 pixel face crop (gradio asks for 1920 x 1440 by default).
+            webcam = gr.WebcamOptions(mirror=True, constraints={"video": {"width": {"ideal": 640},
+                                                                          "height": {"ideal": 480}}})
+            camera = gr.Image(label="Your camera", sources=["webcam"], streaming=True, webcam_options=webcam,
+                              elem_id="live-camera", height=300)
+            with gr.Accordion("Options", open=False):
+                options = option_controls(prefix="live-", live=True)
+        with gr.Column():
+            result = gr.Image(label="Animated", interactive=False, format="jpeg", elem_id="live-result", height=360)
+            status = gr.Markdown(elem_id="live-status")
+            recalibrate = gr.Button("Recalibrate", elem_id="live-recalibrate")
+            gr.Markdown(LIVE_HELP.format(seconds=_duration_words(settings.live_seconds), fps=settings.live_fps))
+    session = gr.State(None, time_to_live=LIVE_IDLE_SECONDS)
+    # preprocess=False: frames arrive as data URLs that the handler decodes itself (decode_camera_frame) and the
+    # source photo is checked like an upload to /animate; postprocess=False: frames go back as inline JPEGs,
+    # nothing is written to disk. The stream holds one of `live_sessions` slots for up to `live_seconds`.
+    camera.stream(handler.frame, inputs=[camera, session, source, *options], outputs=[result, session, status],
+                  api_name="live", preprocess=False, postprocess=False, show_progress="hidden",
+                  stream_every=1 / settings.live_fps, time_limit=settings.live_seconds,
+                  concurrency_limit=settings.live_sessions, concurrency_id="live")
+    recalibrate.click(handler.recalibrate, inputs=[session], outputs=[status], api_visibility="undocumented",
+                      concurrency_limit=None, show_progress="hidden")
+    return camera_notice
+
+
+def build_demo(settings: SpaceSettings | None = None, handler: TalkingHeadDemo | None = None,
+               live: LiveDemo | None = None) -> gr.Blocks:
     """Build the Gradio app (not launched). Uploads and results older than ``settings.file_lifetime`` are
-    deleted by gradio's ``delete_cache`` sweep."""
+    deleted by gradio's ``delete_cache`` sweep. ``live`` defaults to a handler sharing ``handler``'s model
+    and upload folder."""
     settings = settings or SpaceSettings.from_env()
     handler = handler or TalkingHeadDemo(settings)
+    live = live or LiveDemo(settings, pipelines=handler.pipelines, uploads=handler.uploads)
     with gr.Blocks(title="mcc-hf talking head", delete_cache=settings.delete_cache) as demo:
         gr.Markdown(DESCRIPTION)
-        video_tab(settings, handler)
+        with gr.Tabs():
+            with gr.Tab("Video", elem_id="video-tab"):
+                video_tab(settings, handler)
+            with gr.Tab("Live", elem_id="live-tab") as live_page:
+                camera_notice = live_tab(settings, live)
+        gr.on([demo.load, live_page.select], None, None, camera_notice, js=CAMERA_CHECK_JS)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
 

@@ -4,20 +4,29 @@
 Needs the system browser (``apt-get install -y chromium``) and ``pip install playwright``; the test never
 downloads a browser (no ``playwright install``). Without them it skips, unless ``MCC_REQUIRE_BROWSER=1``
 (set in CI) turns the skip into a failure. Screenshots go to ``artifacts/`` (``MCC_ARTIFACTS_DIR``).
+
+The Live tab is driven by Chromium's fake camera playing a clip of the shared mini dataset (written as a
+YUV4MPEG2 file in the test), against the app serving the bundled default model; that test skips without
+``../shared``.
 """
 
 from __future__ import annotations
 
 import base64
+import io
+import itertools
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+import PIL.Image
 import pytest
 
 from conftest import ROOT
-from test_space import EXAMPLES, MAX_FPS, MAX_SECONDS, MAX_UPLOAD_MB, start_space, write_clip
+from test_space import EXAMPLES, MAX_FPS, MAX_SECONDS, MAX_UPLOAD_MB, SpaceServer, start_space, write_clip
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -32,8 +41,13 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+#: A host name the browsers resolve to the loopback address: a page loaded from it is not a secure context
+#: (unlike 127.0.0.1 or localhost), so the browser gives it no camera.
+INSECURE_HOST = "live-demo.test"
+
+
 @pytest.fixture(scope="module")
-def browser():
+def playwright_driver():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -41,10 +55,21 @@ def browser():
     if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
         _unavailable(f"no system Chromium at {CHROMIUM} (apt-get install -y chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-quic"])
-        yield browser
-        browser.close()
+        yield playwright
+
+
+def launch_chromium(playwright, *args: str):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
+        *args])
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver):
+    """Chromium as most visitors have it, but without any camera device."""
+    browser = launch_chromium(playwright_driver)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +243,168 @@ def test_broken_audio_toast_names_the_audio_and_no_server_path(page, space, tmp_
     assert "Traceback" not in page.content()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "space-audio-error.png"), full_page=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# The Live tab: Chromium's fake camera plays a shared clip; the app serves the bundled default model
+# ----------------------------------------------------------------------------------------------
+
+#: The live test streams for at least this many seconds after the first animated frame, and until it has
+#: seen at least ``LIVE_MIN_FRAMES`` frames, to measure the frame rate.
+LIVE_STREAM_SECONDS = 15
+LIVE_MIN_FRAMES = 6
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int) -> Path:
+    """``(H, W, 3)`` uint8 RGB frames (even sides) as a YUV4MPEG2 file, 4:2:0 with BT.601 limited-range
+    colours: what Chromium's ``--use-file-for-fake-video-capture`` plays (looping) as the camera."""
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for frame in frames:
+            r, g, b = (frame[..., i].astype(np.float32) for i in range(3))
+            y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+            u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+            v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+            out.write(b"FRAME\n")
+            for plane in (y, *(c.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)) for c in (u, v))):
+                out.write(np.clip(np.rint(plane), 0, 255).astype(np.uint8).tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def camera_clip(tmp_path_factory, data_dir) -> Path:
+    """Two seconds of a talking head from the mini dataset's test split, as the fake camera's video."""
+    from mcc_hf.video import probe_video, read_frames
+
+    clip = sorted((data_dir / "test").glob("*.mp4"))[0]
+    frames = list(itertools.islice(read_frames(clip), 50))
+    fps = round(float(probe_video(clip).fps))
+    return write_y4m(tmp_path_factory.mktemp("camera") / "camera.y4m", frames, fps)
+
+
+@pytest.fixture(scope="module")
+def camera_browser(playwright_driver, camera_clip):
+    """Chromium with a fake camera device playing ``camera_clip``; camera permission is granted per context."""
+    browser = launch_chromium(playwright_driver, "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={camera_clip}")
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def live_space(tmp_path_factory, camera_browser):
+    """The app with the bundled default model (``MCC_HF_MODEL`` unset), as a Space runs it."""
+    folder = tmp_path_factory.mktemp("live-space")
+    server = SpaceServer(folder / "no-model", folder / "server.log", MCC_HF_MODEL="")
+    try:
+        server.wait_ready(timeout=300)
+    except BaseException:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+#: Installed in the page: records each new animated frame the Live tab shows (time in ms, data URL).
+RECORD_LIVE_FRAMES = """() => {
+  window.liveFrames = [];
+  const result = document.querySelector('#live-result');
+  const record = () => {
+    const image = result.querySelector('img');
+    const last = window.liveFrames[window.liveFrames.length - 1];
+    if (image && image.src.startsWith('data:') && (!last || last.src !== image.src)) {
+      window.liveFrames.push({t: performance.now(), src: image.src});
+    }
+  };
+  new MutationObserver(record).observe(result, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def decode_data_url(url: str) -> np.ndarray:
+    return np.asarray(PIL.Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+
+
+def test_live_tab_without_a_camera_says_what_is_needed(page):
+    """Chromium with no camera device: gradio's webcam box fails silently; the tab says what is needed."""
+    page.get_by_role("tab", name="Live").click()
+    notice = page.locator("#live-camera-notice")
+    notice.get_by_text("No camera found").wait_for(timeout=30_000)
+    page.locator("#live-camera").get_by_text("Click to Access Webcam").click()
+    page.wait_for_timeout(1000)
+    assert "The Live tab needs a webcam" in notice.inner_text()
+    assert page.locator(".toast-body").count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "space-live-no-camera.png"), full_page=True)
+
+
+def test_live_tab_on_an_insecure_page_says_why_there_is_no_camera(browser, space):
+    """Served over plain http from a host that is not the local machine, a page gets no camera at all (even
+    where the computer has one): the tab says to use https:// (or localhost)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(space.url.replace("127.0.0.1", INSECURE_HOST), wait_until="load")
+    assert page.evaluate("window.isSecureContext") is False
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#live-camera-notice").get_by_text("This page cannot use a camera").wait_for(timeout=30_000)
+    assert "https://" in page.locator("#live-camera-notice").inner_text()
+    context.close()
+
+
+def test_live_tab_animates_the_webcam_stream(camera_browser, live_space):
+    """Open the Live tab, allow the (fake) camera, press Record: animated frames of the bundled model arrive,
+    each different, with the achieved rate shown; Recalibrate takes effect; no camera frame is stored."""
+    context = camera_browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((live_space.url, "data:", "blob:")) else None)
+    sent: list[str] = []  # camera frames the page sent (after the first, which starts the stream)
+    page.on("request", lambda request: sent.append(request.url)
+            if request.method == "POST" and re.search(r"/stream/\w+$", request.url) else None)
+    page.goto(live_space.url, wait_until="load")
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#live-source img").wait_for(timeout=60_000)  # the example face is the default source
+    page.evaluate(RECORD_LIVE_FRAMES)
+    stored_before = set(live_space.stored_files())
+
+    page.locator("#live-camera").get_by_text("Click to Access Webcam").click()
+    page.locator("#live-camera video").wait_for(timeout=30_000)
+    page.locator("#live-camera button", has_text="Record").click()
+    page.wait_for_function("window.liveFrames.length >= 1 || document.querySelector('.toast-body')", timeout=120_000)
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    page.wait_for_timeout(LIVE_STREAM_SECONDS * 1000)
+    page.wait_for_function(f"window.liveFrames.length >= {LIVE_MIN_FRAMES}", timeout=180_000)  # a busy machine
+    frames = page.evaluate("window.liveFrames")
+    frames_sent = len(sent)
+    status = page.locator("#live-status").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "space-live.png"), full_page=True)
+
+    page.locator("#live-recalibrate").click()
+    page.locator("#live-status").get_by_text(re.compile("recalibrated")).wait_for(timeout=60_000)
+    page.locator("#live-camera button", has_text="Stop").click()
+    shown_at_stop = page.evaluate("window.liveFrames.length")
+    page.wait_for_timeout(6000)
+    shown_after_stop = page.evaluate("window.liveFrames.length") - shown_at_stop
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    assert page.locator("#live-camera-notice").inner_text().strip() == ""  # a camera is there: no notice
+    context.close()
+
+    images = [decode_data_url(frame["src"]) for frame in frames]
+    assert all(image.shape == (256, 256, 3) for image in images)  # the Live tab's default output height
+    changes = [float(np.abs(a.astype(np.float32) - b).mean()) for a, b in zip(images, images[1:])]
+    assert max(changes) > 2.0, changes  # the animation moves (JPEG noise alone is below 1)
+    seconds = (frames[-1]["t"] - frames[1]["t"]) / 1000  # from the second frame: the first includes set-up
+    browser_fps = (len(frames) - 2) / seconds if len(frames) > 2 and seconds > 0 else 0.0
+    assert re.search(r"[\d.]+ frames/s", status) and "ms per frame" in status, status
+    # No pile-up: the page sends 10 frames a second whatever the server does; the server renders the newest
+    # one when it is free and drops the others, so at most the frame rendering at Stop arrives afterwards.
+    assert shown_after_stop <= 1, f"{shown_after_stop} frames arrived after Stop ({frames_sent} were sent)"
+    assert set(live_space.stored_files()) == stored_before  # frames in and out stay in memory
+    assert outside == [], f"the page requested outside hosts: {outside}"
+    measured = {"frames_shown": len(frames), "frames_sent": frames_sent, "browser_fps": round(browser_fps, 2),
+                "seconds": round(seconds, 1), "status": " ".join(status.split()),
+                "mean_abs_change": round(float(np.mean(changes)), 2)}
+    (ARTIFACTS / "space-live.json").write_text(json.dumps(measured, indent=2) + "\n")
+    print(f"\nlive tab, bundled model: {measured}")
