@@ -177,9 +177,11 @@ def float64_pipeline(converted_dir):
 
 
 # The real frames run by default; the shared inputs (which the float32 tests above also use) are marked
-# slow: each case renders six frames in float64.
+# slow. Each case renders four frames in float64: the three driving frames in absolute mode and the
+# last one in relative mode (the relative keypoints and dense motion are checked for all three).
 @pytest.fixture(scope="module", params=["real", pytest.param("shared", marks=pytest.mark.slow)])
-def float64_case(request, reference_dir):
+def float64_run(request, float64_pipeline, reference_dir):
+    """Everything the float64 tests compare, for one case, computed once."""
     from safetensors.torch import load_file
 
     inputs_file, outputs_file = FLOAT64_CASES[request.param]
@@ -188,16 +190,26 @@ def float64_case(request, reference_dir):
     inputs, ref = load_file(reference_dir / inputs_file), load_file(reference_dir / outputs_file)
     source = to_model_input_float64(inputs["source_u8"])
     driving = torch.cat([to_model_input_float64(inputs[f"driving{i}_u8"]) for i in range(3)])
-    return request.param, source, driving, ref
-
-
-def test_float64_absolute_mode(float64_pipeline, float64_case):
-    case, source, driving, ref = float64_case
-    animator = float64_pipeline.animator
+    pipe = float64_pipeline
+    animator = pipe.animator
     with torch.no_grad():
         prepared = animator.prepare_source(source)
         kp = animator.detect_keypoints(driving)
-        result = animator.render(prepared, kp)  # the three driving frames as one batch
+        absolute = animator.render(prepared, kp)  # the three driving frames as one batch
+        reference = kp[0]
+        motion = MotionTransfer(prepared, relative=True, adapt_scale=True, reference=reference)
+        scale, normalized = motion.movement_scale, motion(kp)
+        relative_motion = pipe.dense_motion(prepared.image, normalized, prepared.keypoints)
+        relative = animator.render(prepared, normalized[2])
+    return {
+        "ref": ref, "prepared": prepared, "kp": kp, "absolute": absolute, "scale": scale,
+        "normalized": normalized, "relative_motion": relative_motion, "relative": relative,
+    }
+
+
+def test_float64_absolute_mode(float64_run):
+    ref, kp, result = float64_run["ref"], float64_run["kp"], float64_run["absolute"]
+    prepared = float64_run["prepared"]
     assert_float64(prepared.keypoints.value, ref["kp_source_value"], "source keypoints")
     assert_float64(prepared.keypoints.jacobian, ref["kp_source_jacobian"], "source jacobians")
     out = result.generator_output
@@ -217,26 +229,19 @@ def test_float64_absolute_mode(float64_pipeline, float64_case):
         assert_float64(out.residual_deformations[k][:1], ref[f"abs0_res_deform_list_{k}"], "per-scale residual")
 
 
-def test_float64_relative_mode(float64_pipeline, float64_case):
-    case, source, driving, ref = float64_case
-    animator = float64_pipeline.animator
-    with torch.no_grad():
-        prepared = animator.prepare_source(source)
-        kp = animator.detect_keypoints(driving)
-        reference = kp[0]
-        motion = MotionTransfer(prepared, relative=True, adapt_scale=True, reference=reference)
-        scale, normalized = motion.movement_scale, motion(kp)
-        result = animator.render(prepared, normalized)
-    scale_error = abs(scale - ref["rel_adapt_movement_scale"].item())
+def test_float64_relative_mode(float64_run):
+    ref, normalized, motion = float64_run["ref"], float64_run["normalized"], float64_run["relative_motion"]
+    scale_error = abs(float64_run["scale"] - ref["rel_adapt_movement_scale"].item())
     record("float64 movement scale abs", scale_error)
     assert scale_error <= FLOAT64_TOL
-    out = result.generator_output
     for i in range(3):
         frame = slice(i, i + 1)
         assert_float64(normalized.value[frame], ref[f"rel{i}_kp_norm_value"], "normalised keypoints")
         assert_float64(normalized.jacobian[frame], ref[f"rel{i}_kp_norm_jacobian"], "normalised jacobians")
-        assert_float64(result.dense_motion.deformation[frame], ref[f"rel{i}_dense_deformation"], "dense deformation")
-        assert_float64(result.dense_motion.occlusion[frame], ref[f"rel{i}_dense_occlusion_map"], "dense occlusion")
-        assert_float64(out.deformations[-1][frame], ref[f"rel{i}_final_deformation"], "final deformation")
-        assert_float64(out.occlusions[-1][frame], ref[f"rel{i}_final_occlusion"], "final occlusion")
-        assert_float64(result.sample[frame], ref[f"rel{i}_out"], "output image")
+        assert_float64(motion.deformation[frame], ref[f"rel{i}_dense_deformation"], "dense deformation")
+        assert_float64(motion.occlusion[frame], ref[f"rel{i}_dense_occlusion_map"], "dense occlusion")
+    result = float64_run["relative"]
+    out = result.generator_output
+    assert_float64(out.deformations[-1], ref["rel2_final_deformation"], "final deformation")
+    assert_float64(out.occlusions[-1], ref["rel2_final_occlusion"], "final occlusion")
+    assert_float64(result.sample, ref["rel2_out"], "output image")
