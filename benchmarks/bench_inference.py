@@ -108,14 +108,15 @@ class ReferenceStyleUpsample(Upsample):
     """Nearest-neighbour x2 into a full-size tensor, then the 3x3 convolution on it."""
 
     def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), self.conv.weight, self.conv.bias, padding=1)
 
 
 class ReferenceStyleUpBlock(UpBlock):
     """The hourglass up block as upsample-then-convolve."""
 
     def forward(self, x):
-        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))))
+        upsampled = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.relu(self.norm(F.conv2d(upsampled, self.conv.weight, self.conv.bias, padding=1)))
 
 
 REFERENCE_STYLE = {

@@ -4,6 +4,8 @@
 Both keep their blocks in one flat ``nn.ModuleList`` (the layout of the released checkpoints) and
 record, while building, where the multi-scale features are read (encoder) and where compensated
 features are fused (decoder), so those points follow the configuration instead of a fixed table.
+With gradient checkpointing enabled on the generator, every block is recomputed in the backward pass
+instead of keeping its activations.
 """
 
 from __future__ import annotations
@@ -63,13 +65,17 @@ class Encoder(nn.Module):
             nn.Conv2d(width, width, kernel_size=3, padding=1),
         ]
         self.blocks = nn.ModuleList(blocks)
+        self.gradient_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Returns ``(latent, level_features)`` with ``level_features[i]`` of shape ``[B, C_i, S/2^i, S/2^i]``."""
         wanted = set(self.level_output_indices)
         level_features = []
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x)
+            else:
+                x = block(x)
             if i in wanted:
                 level_features.append(x)
         return x, level_features
@@ -119,10 +125,14 @@ class Decoder(nn.Module):
                 resolution *= 2
         blocks += [group_norm(width, num_groups), nn.Conv2d(width, out_channels, kernel_size=3, padding=1)]
         self.blocks = nn.ModuleList(blocks)
+        self.gradient_checkpointing = False
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """Plain decode without fusion (the generator's low-resolution training branch)."""
         x = latent
         for block in self.blocks:
-            x = block(x)
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x)
+            else:
+                x = block(x)
         return x

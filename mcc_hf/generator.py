@@ -11,6 +11,7 @@ from torch import nn
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 
 from .autoencoder import Decoder, Encoder
 from .compensation.appearance_compensator import AppearanceCompensator
@@ -32,12 +33,14 @@ class SourceFeatures:
     Args:
         scale_features: per compensation scale, coarse to fine, the source feature ``[B, C_k, s_k, s_k]``
             (the encoder output at the coarsest scale, the level features at the finer ones).
-        motion_codes, appearance_codes: (inference cache, optional) the codebook keys and values of
-            every transformer layer (:meth:`MotionCompensator.project_codes`); used only while autograd
-            is disabled, and valid for the weights they were computed with.
+        cache_codes: whether renderings without autograd may keep the codebook keys and values of both
+            transformers in ``motion_codes`` and ``appearance_codes`` (computed by the first such
+            rendering, reused by the next ones). They are valid for the weights they were computed with.
+        motion_codes, appearance_codes: that cache (:meth:`MotionCompensator.project_codes`), or ``None``.
     """
 
     scale_features: list[torch.Tensor]
+    cache_codes: bool = False
     motion_codes: list[ProjectedMemory] | None = None
     appearance_codes: list[ProjectedMemory] | None = None
 
@@ -49,6 +52,7 @@ class SourceFeatures:
         """The same features laid out in ``memory_format`` (e.g. ``torch.channels_last``)."""
         return SourceFeatures(
             [f.contiguous(memory_format=memory_format) for f in self.scale_features],
+            self.cache_codes,
             self.motion_codes,
             self.appearance_codes,
         )
@@ -60,13 +64,22 @@ class SourceFeatures:
         if self.batch_size != 1:
             raise ValueError(f"cannot broadcast source features of batch {self.batch_size} to {batch_size}")
         return SourceFeatures(
-            [f.expand(batch_size, -1, -1, -1) for f in self.scale_features], self.motion_codes, self.appearance_codes
+            [f.expand(batch_size, -1, -1, -1) for f in self.scale_features],
+            self.cache_codes,
+            self.motion_codes,
+            self.appearance_codes,
         )
 
 
 @dataclass
 class GeneratorOutput(BaseOutput):
     """
+    The per-scale fields are tuples (of tensors, or of :class:`CodebookMatch` outputs), one entry per
+    compensation scale. The flows and occlusion maps have the dtype the dense motion gave them (float32
+    or wider), ``sample`` the model's. The model always sets the first four fields (their defaults only
+    let the output be rebuilt from a mapping, as accelerate's device hooks do); the training fields are
+    set in training mode.
+
     Args:
         sample: ``[B, 3, H, W]`` generated frame, nominally in ``[-1, 1]`` (not clamped).
         deformations: the flows ``M^0 ... M^N`` (``[B, h, w, 2]`` each); ``M^0`` is the dense-motion flow.
@@ -79,12 +92,12 @@ class GeneratorOutput(BaseOutput):
     """
 
     sample: torch.Tensor
-    deformations: list[torch.Tensor]
-    occlusions: list[torch.Tensor]
-    residual_deformations: list[torch.Tensor]
+    deformations: tuple[torch.Tensor, ...] | None = None
+    occlusions: tuple[torch.Tensor, ...] | None = None
+    residual_deformations: tuple[torch.Tensor, ...] | None = None
     low_res_sample: torch.Tensor | None = None
-    motion_matches: list[CodebookMatch] | None = None
-    motion_reconstructions: list[torch.Tensor] | None = None
+    motion_matches: tuple[CodebookMatch, ...] | None = None
+    motion_reconstructions: tuple[torch.Tensor, ...] | None = None
 
 
 class CompensatoryGenerator(ModelMixin, ConfigMixin):
@@ -125,9 +138,20 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
             occlusion are used at every scale (ablation).
         use_appearance_compensation (`bool`, defaults to `True`): with `False` the warped features are
             used as they are (ablation).
+
+    Half-precision loading keeps the flow-refinement head (``motion_compensator.refine``) in float32
+    (``_keep_in_fp32_modules``); the flows and occlusion maps stay in the precision the dense motion
+    gives them (float32 or wider) while the features run in the model's dtype. Gradient checkpointing
+    (``enable_gradient_checkpointing()``) recomputes the encoder and decoder blocks in the backward pass.
     """
 
-    _supports_gradient_checkpointing = False
+    _supports_gradient_checkpointing = True
+    _no_split_modules = ["ResnetBlock", "SpatialSelfAttention", "MotionCompensator", "AppearanceCompensator",
+                         "FeatureFusion"]
+    _keep_in_fp32_modules = ["refine"]
+    # Block-level group offloading: the encoder and decoder blocks form the groups (so the source encoder
+    # onloads its own blocks); the compensators are onloaded with the generator's forward.
+    _group_offload_block_modules = ["encoder", "decoder"]
 
     @register_to_config
     def __init__(
@@ -196,24 +220,26 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         self.fusion = nn.ModuleList(FeatureFusion(c, norm_num_groups) for c in channels[1:])
         # Decoder block index -> compensation scale fused after it.
         self.fuse_after = {self.decoder.fusion_indices[level]: k for k, level in enumerate(self.scale_levels) if k}
+        self.gradient_checkpointing = False
 
+    @apply_forward_hook
     def encode_source(self, source_image: torch.Tensor, project_codes: bool = False) -> SourceFeatures:
         """``[B, 3, H, W]`` in ``[-1, 1]`` -> :class:`SourceFeatures` (compute once per source image).
 
-        With ``project_codes`` (for inference), the features also carry the codebook keys and values of
-        both transformers, so that frames rendered from them skip that work.
+        With ``project_codes`` (for inference), the first rendering from these features without autograd
+        also stores the codebook keys and values of both transformers in them, so that later frames skip
+        that work (see :attr:`SourceFeatures.cache_codes`).
         """
-        latent, level_features = self.encoder(source_image)
-        features = SourceFeatures(
-            [latent if k == 0 else level_features[level] for k, level in enumerate(self.scale_levels)]
-        )
-        if project_codes:
-            if self.motion_compensator is not None:
-                features.motion_codes = self.motion_compensator.project_codes()
-            if self.appearance_compensator is not None:
-                features.appearance_codes = self.appearance_compensator.project_codes()
-        return features
+        return self._encode_source(source_image, project_codes)
 
+    def _encode_source(self, source_image: torch.Tensor, project_codes: bool) -> SourceFeatures:
+        latent, level_features = self.encoder(source_image)
+        return SourceFeatures(
+            [latent if k == 0 else level_features[level] for k, level in enumerate(self.scale_levels)],
+            cache_codes=project_codes,
+        )
+
+    @apply_forward_hook
     def match_appearance(self, image: torch.Tensor) -> list[CodebookMatch]:
         """(Training) encode ``image`` (the driving frame) and match each scale's embedded level feature
         against the appearance codebook prefix of that scale; feeds the appearance codebook loss."""
@@ -221,6 +247,14 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
             return []
         _, level_features = self.encoder(image)
         return [self.appearance_compensator.match(k, level_features[level]) for k, level in enumerate(self.scale_levels)]
+
+    def _project_codes(self, features: SourceFeatures) -> None:
+        """Fill the codebook key/value cache of ``features`` (inside :meth:`forward`, where offloading hooks
+        have put the compensators' weights in place)."""
+        if self.motion_compensator is not None and features.motion_codes is None:
+            features.motion_codes = self.motion_compensator.project_codes()
+        if self.appearance_compensator is not None and features.appearance_codes is None:
+            features.appearance_codes = self.appearance_compensator.project_codes()
 
     def _compensate_scale(
         self,
@@ -242,7 +276,7 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
             step = self.motion_compensator(k, feature, deformation, occlusion, keypoint_feature, codes)
             steps.append(step)
             deformation, occlusion = step.deformation, step.occlusion
-        visibility = resize(occlusion, tuple(feature.shape[-2:]))
+        visibility = resize(occlusion, tuple(feature.shape[-2:])).to(feature.dtype)
         warped = warp(feature, deformation)
         warped = warped * visibility if cache is None else warped.mul_(visibility)
         if self.appearance_compensator is not None:
@@ -264,14 +298,19 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
             deformation: ``[B, h, w, 2]`` dense-motion flow ``M^0``.
             occlusion: ``[B, 1, h, w]`` dense-motion occlusion ``O^0`` in ``(0, 1)``.
             driving_heatmap: ``[B, K, h, w]`` driving keypoint Gaussians.
-            return_dict: return a :class:`GeneratorOutput` instead of a tuple.
+            return_dict: return a :class:`GeneratorOutput` instead of the tuple of its fields that are set
+                (``sample, deformations, occlusions, residual_deformations``, then the training fields).
         """
-        features = self.encode_source(source) if isinstance(source, torch.Tensor) else source
-        features = features.expand(deformation.shape[0])
+        features = self._encode_source(source, False) if isinstance(source, torch.Tensor) else source
         # Inference caches (and in-place updates) only while autograd is off.
+        if features.cache_codes and not torch.is_grad_enabled():
+            self._project_codes(features)
+        features = features.expand(deformation.shape[0])
         cache = None if torch.is_grad_enabled() else features
         keypoint_feature = (
-            self.motion_compensator.encode_keypoints(driving_heatmap) if self.motion_compensator is not None else None
+            self.motion_compensator.encode_keypoints(driving_heatmap.to(features.scale_features[0].dtype))
+            if self.motion_compensator is not None
+            else None
         )
         motion_steps: list[MotionStep] = []
         flow, occ = deformation, occlusion
@@ -281,7 +320,10 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
         )
         low_res_sample = self.decoder(x) if self.training else None
         for i, block in enumerate(self.decoder.blocks):
-            x = block(x)
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x)
+            else:
+                x = block(x)
             k = self.fuse_after.get(i)
             if k is not None:
                 compensated, flow, occ = self._compensate_scale(
@@ -289,14 +331,14 @@ class CompensatoryGenerator(ModelMixin, ConfigMixin):
                 )
                 x = self.fusion[k - 1](x, compensated)
 
+        training = self.training
         output = GeneratorOutput(
             sample=x,
-            deformations=[deformation] + [s.deformation for s in motion_steps],
-            occlusions=[s.occlusion for s in motion_steps],
-            residual_deformations=[s.residual for s in motion_steps],
+            deformations=(deformation, *(s.deformation for s in motion_steps)),
+            occlusions=tuple(s.occlusion for s in motion_steps),
+            residual_deformations=tuple(s.residual for s in motion_steps),
+            low_res_sample=low_res_sample,
+            motion_matches=tuple(s.codebook_match for s in motion_steps) if training else None,
+            motion_reconstructions=tuple(s.reconstruction for s in motion_steps) if training else None,
         )
-        if self.training:
-            output.low_res_sample = low_res_sample
-            output.motion_matches = [s.codebook_match for s in motion_steps]
-            output.motion_reconstructions = [s.reconstruction for s in motion_steps]
         return output if return_dict else output.to_tuple()

@@ -10,7 +10,7 @@ from mcc_hf.compensation.codebook import Codebook
 from mcc_hf.generator import CompensatoryGenerator
 import torch.nn.functional as F
 
-from mcc_hf.layers import AntiAliasDownsample, upsample_conv3x3
+from mcc_hf.layers import AntiAliasDownsample, UpsampleConv2d
 from mcc_hf.presets import PRESETS, get_preset
 
 
@@ -45,22 +45,38 @@ def test_antialias_kernel_matches_the_reference_formula():
 
 @pytest.mark.parametrize("channels_in, channels_out, height, width", [(6, 5, 16, 16), (4, 3, 17, 20), (3, 2, 5, 7)])
 def test_upsample_conv_equals_upsample_then_convolve(channels_in, channels_out, height, width):
-    """The phase-decomposed upsampling convolution is the same linear map as nearest x2 + conv3x3
-    (exact in float64, values and gradients), and keeps the input's memory format."""
+    """UpsampleConv2d (phase-decomposed on CPU for inputs of 16x16 and more, plain below) is the same
+    linear map as nearest x2 + conv3x3 (exact in float64, values and gradients), and keeps the input's
+    memory format."""
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(channels_in, channels_out, kernel_size=3, padding=1).double()
+    conv = UpsampleConv2d(channels_in, channels_out).double()
     x = torch.randn(2, channels_in, height, width, dtype=torch.float64, requires_grad=True)
-    expected = conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-    got = upsample_conv3x3(x, conv)
+    expected = F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), conv.weight, conv.bias, padding=1)
+    got = conv(x)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     upstream = torch.randn_like(expected)
     grads = torch.autograd.grad(expected, [x, conv.weight, conv.bias], upstream)
-    grads_got = torch.autograd.grad(upsample_conv3x3(x, conv), [x, conv.weight, conv.bias], upstream)
+    grads_got = torch.autograd.grad(conv(x), [x, conv.weight, conv.bias], upstream)
     for g_expected, g_got in zip(grads, grads_got):
         torch.testing.assert_close(g_got, g_expected, rtol=0, atol=1e-10)
-    channels_last = upsample_conv3x3(x.detach().contiguous(memory_format=torch.channels_last), conv)
+    channels_last = conv(x.detach().contiguous(memory_format=torch.channels_last))
     assert channels_last.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(channels_last, expected.detach(), rtol=0, atol=1e-12)
+
+
+def test_upsample_conv_takes_the_phase_route_on_cpu_only(monkeypatch):
+    """The phase decomposition runs for CPU inputs of at least 16x16; smaller inputs and other devices
+    take the plain route (decided from ``x.device.type``)."""
+    import mcc_hf.layers as layers
+
+    calls = []
+    monkeypatch.setattr(layers, "nearest_upsample_conv3x3", lambda *a: calls.append(a[0].shape) or torch.zeros(1))
+    conv = UpsampleConv2d(2, 2)
+    conv(torch.randn(1, 2, 16, 16))
+    assert calls == [(1, 2, 16, 16)]
+    assert conv(torch.randn(1, 2, 8, 8)).shape == (1, 2, 16, 16) and len(calls) == 1
+    meta = conv.to("meta")(torch.empty(1, 2, 16, 16, device="meta"))  # a non-CPU device: the plain route
+    assert meta.shape == (1, 2, 32, 32) and len(calls) == 1
 
 
 def test_codebook_prefixes_are_nested():
@@ -83,7 +99,7 @@ def run_training_step(preset: str, batch: int = 2):
     kp_source, kp_driving = keypoint_detector(source), keypoint_detector(driving)
     motion = dense_motion(source, kp_driving, kp_source)
     out = generator(source, motion.deformation, motion.occlusion, motion.driving_heatmap)
-    matches = out.motion_matches + generator.match_appearance(driving)
+    matches = [*out.motion_matches, *generator.match_appearance(driving)]
     loss = (out.sample - driving).abs().mean() + (out.low_res_sample - driving).abs().mean()
     loss = loss + sum(((m.quantized - m.features.detach()) ** 2).mean() + ((m.features - m.quantized.detach()) ** 2).mean()
                       for m in matches)

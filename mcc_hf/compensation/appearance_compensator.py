@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from diffusers.utils.accelerate_utils import apply_forward_hook
+
 from ..motion.geometry import resize_flow
 from .codebook import Codebook, CodebookMatch
 from .transformer import CompensationTransformerLayer, ProjectedMemory, image_to_tokens, tokens_to_image
@@ -67,12 +69,15 @@ class AppearanceCompensator(nn.Module):
         inside = (flow.abs() <= 1).all(dim=-1).flatten(1)
         return inside | ~inside.any(dim=1, keepdim=True)
 
+    @apply_forward_hook
     def project_codes(self) -> list[ProjectedMemory]:
         """(Inference) every layer's cross-attention keys and values of the whole codebook; pass the
         result to :meth:`forward` to skip projecting the codes for every frame. Recompute after any
         weight change."""
-        return [layer.project_codes(self.codebook.embedding) for layer in self.layers]
+        codes = self.codebook()
+        return [layer.project_codes(codes) for layer in self.layers]
 
+    @apply_forward_hook
     def match(self, scale_index: int, features: torch.Tensor) -> CodebookMatch:
         """(Training) embed ``features [B, C_k, s, s]`` and match the tokens against the codebook prefix."""
         return self.codebook.quantize(self.patch_embed[scale_index](features), scale_index)
@@ -98,6 +103,6 @@ class AppearanceCompensator(nn.Module):
         prefix = self.codebook.prefix_size(scale_index)
         mask = self.key_mask(deformation)
         for i, layer in enumerate(self.layers):
-            codes = self.codebook.entries(scale_index) if projected_codes is None else projected_codes[i].prefix(prefix)
+            codes = self.codebook(scale_index) if projected_codes is None else projected_codes[i].prefix(prefix)
             tokens = layer(tokens, codes, self.position_embedding, self.grid_size, mask if i == 0 else None)
         return self.patch_unembed[scale_index](tokens_to_image(tokens, self.grid_size, self.grid_size))

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import Downsample, ResnetBlock, Upsample, group_norm
+from diffusers.utils.accelerate_utils import apply_forward_hook
+
+from ..layers import Downsample, Float32Conv2d, ResnetBlock, Upsample, group_norm
 from ..motion.geometry import displacement_scale, identity_grid, resize, warp
 from .codebook import Codebook, CodebookMatch
 from .transformer import CompensationTransformerLayer, ProjectedMemory, image_to_tokens, tokens_to_image
@@ -62,19 +64,20 @@ class FlowRefinementHead(nn.Module):
     """Predicts a displacement residual (2 channels, pixels) and an occlusion delta (1 channel).
 
     ``motion_feature [B, R, h, w]``, ``warped_context [B, 3R/2, h, w]`` -> ``[B, 3, h, w]``
-    (``R = 128`` in the released model).
+    (``R = 128`` in the released model). It computes in float32 or wider (:class:`~mcc_hf.layers.Float32Conv2d`).
     """
 
     def __init__(self, channels: int = 128):
         super().__init__()
-        self.convc1 = nn.Conv2d(channels * 3 // 2, channels, kernel_size=3, padding=1)
-        self.conv1 = nn.Conv2d(2 * channels, channels, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(channels, 2, kernel_size=3, padding=1)
-        self.convo1 = nn.Conv2d(2 * channels, channels, kernel_size=3, padding=1)
-        self.convo2 = nn.Conv2d(channels, 1, kernel_size=3, padding=1)
+        self.convc1 = Float32Conv2d(channels * 3 // 2, channels, kernel_size=3, padding=1)
+        self.conv1 = Float32Conv2d(2 * channels, channels, kernel_size=3, padding=1)
+        self.conv2 = Float32Conv2d(channels, 2, kernel_size=3, padding=1)
+        self.convo1 = Float32Conv2d(2 * channels, channels, kernel_size=3, padding=1)
+        self.convo2 = Float32Conv2d(channels, 1, kernel_size=3, padding=1)
 
     def forward(self, motion_feature: torch.Tensor, warped_context: torch.Tensor) -> torch.Tensor:
-        joint = torch.cat([motion_feature, F.relu(self.convc1(warped_context), inplace=True)], dim=1)
+        context = F.relu(self.convc1(warped_context), inplace=True)
+        joint = torch.cat([motion_feature.to(context.dtype), context], dim=1)
         flow = self.conv2(F.relu(self.conv1(joint), inplace=True))
         occlusion = self.convo2(F.relu(self.convo1(joint), inplace=True))
         return torch.cat([flow, occlusion], dim=1)
@@ -152,12 +155,15 @@ class MotionCompensator(nn.Module):
             nn.Conv2d(dim, 2, kernel_size=3, padding=1),
         )
 
+    @apply_forward_hook
     def project_codes(self) -> list[ProjectedMemory]:
         """(Inference) every layer's cross-attention keys and values of the whole codebook; pass the
         result to :meth:`forward` to skip projecting the codes for every frame. Recompute after any
         weight change."""
-        return [layer.project_codes(self.codebook.embedding) for layer in self.layers]
+        codes = self.codebook()
+        return [layer.project_codes(codes) for layer in self.layers]
 
+    @apply_forward_hook
     def encode_keypoints(self, driving_heatmap: torch.Tensor) -> torch.Tensor:
         """``[B, K, h, w]`` driving Gaussians -> ``[B, dim, grid, grid]`` keypoint query feature (once per frame)."""
         return F.relu(self.keypoint_proj(resize(driving_heatmap, (self.grid_size, self.grid_size))), inplace=True)
@@ -179,6 +185,9 @@ class MotionCompensator(nn.Module):
             occlusion: ``[B, 1, h, w]`` incoming occlusion ``O^(k-1)``.
             keypoint_feature: ``[B, dim, grid, grid]`` from :meth:`encode_keypoints`.
             projected_codes: optional result of :meth:`project_codes` (inference cache).
+
+        The flow and occlusion stay in their own dtype (float32 or wider); the embeddings and the
+        transformer run in the source feature's.
         """
         _, h, w, _ = deformation.shape
         grid = (self.grid_size, self.grid_size)
@@ -189,20 +198,21 @@ class MotionCompensator(nn.Module):
         warped = warp(source_feature, deformation)  # [B, C_k, s, s]
         warped_query = F.relu(self.warped_proj[scale_index](resize(warped, grid)), inplace=True)
         query = self.query_fuse(torch.cat([warped_query, keypoint_feature], dim=1))
-        motion_embedding = self.displacement_embed(displacement.detach())  # [B, dim, grid, grid]
+        motion_embedding = self.displacement_embed(displacement.detach().to(source_feature.dtype))  # [B, dim, grid, grid]
         query = self.query_merge(torch.cat([motion_embedding, query], dim=1))
 
         tokens = image_to_tokens(query)  # [B, grid*grid, dim]
         prefix = self.codebook.prefix_size(scale_index)
         for i, layer in enumerate(self.layers):
-            codes = self.codebook.entries(scale_index) if projected_codes is None else projected_codes[i].prefix(prefix)
+            codes = self.codebook(scale_index) if projected_codes is None else projected_codes[i].prefix(prefix)
             tokens = layer(tokens, codes, self.position_embedding, self.grid_size)
         context = resize(tokens_to_image(tokens, self.grid_size, self.grid_size), (h, w))
 
-        motion_feature = self.motion_encoder(displacement, context)
+        motion_feature = self.motion_encoder(displacement.to(context.dtype), context)
         warped_context = resize(F.relu(self.context_proj[scale_index](warped), inplace=True), (h, w))
         update = self.refine(motion_feature, warped_context)  # [B, 3, h, w]
 
+        update = update.to(deformation.dtype)
         residual = update[:, :2].permute(0, 2, 3, 1) / pixels
         step = MotionStep(
             deformation=deformation + residual,

@@ -10,7 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Attention", "CompensationTransformerLayer", "ProjectedMemory", "tokens_to_image", "image_to_tokens"]
+from diffusers.models.attention import AttentionModuleMixin
+from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+__all__ = [
+    "Attention",
+    "CompensationAttnProcessor",
+    "CompensationTransformerLayer",
+    "ProjectedMemory",
+    "tokens_to_image",
+    "image_to_tokens",
+]
 
 
 def image_to_tokens(image: torch.Tensor) -> torch.Tensor:
@@ -41,14 +51,48 @@ class ProjectedMemory:
         return ProjectedMemory(self.key[:, :, :length], self.value[:, :, :length])
 
 
-class Attention(nn.Module):
+class CompensationAttnProcessor:
+    """Default processor of :class:`Attention`: the module's projections, then diffusers'
+    ``dispatch_attention_fn`` (so ``set_attention_backend`` chooses the kernel)."""
+
+    _attention_backend = None
+    _parallel_config = None
+
+    def __call__(
+        self,
+        attn: "Attention",
+        query: torch.Tensor,
+        key: torch.Tensor | ProjectedMemory,
+        value: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        batch, length, dim = query.shape
+        q = attn.split_heads(attn.to_q(query), batch)
+        if isinstance(key, ProjectedMemory):
+            # [1, heads, N, E / heads] -> [batch, N, heads, E / heads] (views)
+            k, v = (t.transpose(1, 2).expand(batch, -1, -1, -1) for t in (key.key, key.value))
+        else:
+            k, v = attn.split_heads(attn.to_k(key), batch), attn.split_heads(attn.to_v(value), batch)
+        out = dispatch_attention_fn(
+            q, k, v, attn_mask=attention_mask, backend=self._attention_backend, parallel_config=self._parallel_config
+        )
+        return attn.to_out(out.reshape(batch, length, dim))
+
+
+class Attention(nn.Module, AttentionModuleMixin):
     """Multi-head attention with separate q/k/v/output projections (batch-first tokens).
 
     ``query [B, Lq, E]``, ``key [B or 1, Lk, E]``, ``value [B or 1, Lk, E]`` -> ``[B, Lq, E]``.
-    Keys and values with a batch of one (e.g. codebook entries) are broadcast without copying.
+    Keys and values with a batch of one (e.g. codebook entries) are broadcast without copying. The
+    computation lives in the processor (:class:`CompensationAttnProcessor` by default), diffusers'
+    attention-module convention: ``set_attention_backend`` selects the attention kernel.
     """
 
-    def __init__(self, dim: int, num_heads: int):
+    _default_processor_cls = CompensationAttnProcessor
+    _available_processors = [CompensationAttnProcessor]
+    _supports_qkv_fusion = False
+
+    def __init__(self, dim: int, num_heads: int, processor: CompensationAttnProcessor | None = None):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embedding width {dim} is not divisible by {num_heads} heads")
@@ -57,16 +101,18 @@ class Attention(nn.Module):
         self.to_k = nn.Linear(dim, dim)
         self.to_v = nn.Linear(dim, dim)
         self.to_out = nn.Linear(dim, dim)
+        self.set_processor(processor if processor is not None else self._default_processor_cls())
 
-    def _heads(self, x: torch.Tensor, batch: int) -> torch.Tensor:
-        # [b, L, E] -> [batch, heads, L, E / heads]
+    def split_heads(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        """``[b, L, E]`` (``b`` is ``batch`` or 1) -> ``[batch, L, heads, E / heads]`` (a view)."""
         b, length, dim = x.shape
-        return x.view(b, length, self.num_heads, dim // self.num_heads).transpose(1, 2).expand(batch, -1, -1, -1)
+        return x.view(b, length, self.num_heads, dim // self.num_heads).expand(batch, -1, -1, -1)
 
     def project_memory(self, memory: torch.Tensor) -> ProjectedMemory:
         """Project fixed entries ``[N, E]`` (keys = values, e.g. a codebook) once for repeated :meth:`forward` calls."""
         memory = memory.unsqueeze(0)
-        return ProjectedMemory(self._heads(self.to_k(memory), 1), self._heads(self.to_v(memory), 1))
+        key, value = (self.split_heads(proj(memory), 1).transpose(1, 2) for proj in (self.to_k, self.to_v))
+        return ProjectedMemory(key, value)
 
     def forward(
         self,
@@ -77,14 +123,7 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """``key`` and ``value`` are token tensors, or ``key`` is a :class:`ProjectedMemory` (and ``value``
         None). ``attention_mask``: optional boolean ``[B, 1, 1, Lk]``, True where a key may be attended."""
-        batch, length, dim = query.shape
-        q = self._heads(self.to_q(query), batch)
-        if isinstance(key, ProjectedMemory):
-            k, v = key.key.expand(batch, -1, -1, -1), key.value.expand(batch, -1, -1, -1)
-        else:
-            k, v = self._heads(self.to_k(key), batch), self._heads(self.to_v(value), batch)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask)
-        return self.to_out(out.transpose(1, 2).reshape(batch, length, dim))
+        return self.processor(self, query, key, value, attention_mask)
 
 
 class CompensationTransformerLayer(nn.Module):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,9 +14,9 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-from ..layers import AntiAliasDownsample
+from ..layers import AntiAliasDownsample, Float32Conv2d
 from .geometry import grid_sample, identity_grid, keypoint_gaussians
-from .hourglass import Hourglass
+from .hourglass import Hourglass, checkpoint_keeping_batch_norm_statistics
 from .keypoints import Keypoints, inverse_2x2
 
 __all__ = ["DenseMotionNetwork", "DenseMotionOutput"]
@@ -24,6 +25,9 @@ __all__ = ["DenseMotionNetwork", "DenseMotionOutput"]
 @dataclass
 class DenseMotionOutput(BaseOutput):
     """
+    All four are in the keypoints' dtype (float32 or wider). The model sets every field (the defaults
+    only let the output be rebuilt from a mapping, as accelerate's device hooks do).
+
     Args:
         deformation: ``[B, h, w, 2]`` sampling grid from driving to source (the initial flow M^0).
         occlusion: ``[B, 1, h, w]`` occlusion map in ``(0, 1)`` (after the sigmoid).
@@ -33,9 +37,9 @@ class DenseMotionOutput(BaseOutput):
     """
 
     deformation: torch.Tensor
-    occlusion: torch.Tensor
-    driving_heatmap: torch.Tensor
-    mask: torch.Tensor
+    occlusion: torch.Tensor | None = None
+    driving_heatmap: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
 
 class DenseMotionNetwork(ModelMixin, ConfigMixin):
@@ -48,6 +52,10 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
     hourglass, whose output gives a softmax mask over the K + 1 motions (their weighted sum is the
     dense flow) and, through a sigmoid, the occlusion map.
 
+    The sparse motions and the two heads (``mask``, ``occlusion``) compute in the keypoints' precision
+    (float32 or wider; half-precision loading keeps the heads in float32, ``_keep_in_fp32_modules``);
+    the hourglass runs in the source image's dtype.
+
     Parameters:
         num_keypoints (`int`, defaults to 15): number of keypoints K.
         in_channels (`int`, defaults to 3): image channels.
@@ -57,6 +65,11 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         scale_factor (`float`, defaults to 0.25): resolution of the motion field relative to the image.
         keypoint_variance (`float`, defaults to 0.01): variance of the keypoint Gaussians.
     """
+
+    _supports_gradient_checkpointing = True
+    _no_split_modules = ["Hourglass"]
+    _keep_in_fp32_modules = ["mask", "occlusion"]
+    _group_offload_block_modules = ["hourglass", "encoder", "decoder"]
 
     @register_to_config
     def __init__(
@@ -74,8 +87,16 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         self.hourglass = Hourglass(
             block_expansion, (num_keypoints + 1) * (in_channels + 1), num_blocks, max_features
         )
-        self.mask = nn.Conv2d(self.hourglass.out_channels, num_keypoints + 1, kernel_size=7, padding=3)
-        self.occlusion = nn.Conv2d(self.hourglass.out_channels, 1, kernel_size=7, padding=3)
+        self.mask = Float32Conv2d(self.hourglass.out_channels, num_keypoints + 1, kernel_size=7, padding=3)
+        self.occlusion = Float32Conv2d(self.hourglass.out_channels, 1, kernel_size=7, padding=3)
+
+    def enable_gradient_checkpointing(self, gradient_checkpointing_func: Callable | None = None) -> None:
+        """Recompute the hourglass blocks in the backward pass instead of storing their activations.
+
+        The default function (:func:`~mcc_hf.motion.hourglass.checkpoint_keeping_batch_norm_statistics`)
+        keeps the BatchNorm running statistics exactly as a step without checkpointing leaves them.
+        """
+        super().enable_gradient_checkpointing(gradient_checkpointing_func or checkpoint_keeping_batch_norm_statistics)
 
     def sparse_motions(self, kp_driving: Keypoints, kp_source: Keypoints, height: int, width: int) -> torch.Tensor:
         """The background (identity) and K keypoint motions as sampling grids ``[B, K + 1, h, w, 2]``."""
@@ -88,12 +109,16 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         background = grid.view(1, 1, height, width, 2).expand(b, 1, height, width, 2)
         return torch.cat([background, driving_to_source], dim=1)
 
-    def forward(self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> DenseMotionOutput:
+    def forward(
+        self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints, return_dict: bool = True
+    ) -> DenseMotionOutput | tuple:
         """
         Args:
             source_image: ``[B, C, H, W]`` in ``[-1, 1]``; a batch of one is broadcast over the keypoints.
             kp_driving: driving keypoints (batch B).
             kp_source: source keypoints (batch B or 1).
+            return_dict: return a :class:`DenseMotionOutput` instead of the tuple
+                ``(deformation, occlusion, driving_heatmap, mask)``.
 
         Returns:
             :class:`DenseMotionOutput` on the ``h x w = H*scale x W*scale`` grid.
@@ -116,13 +141,14 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
             align_corners=False,
         ).view(batch, k + 1, c, h, w)
 
-        # Per motion: [heatmap, warped source channels] -> [B, (K+1)*(C+1), h, w]
-        hourglass_input = torch.cat([heatmaps.unsqueeze(2), deformed], dim=2).view(batch, -1, h, w)
+        # Per motion: [heatmap, warped source channels] -> [B, (K+1)*(C+1), h, w], in the image's dtype.
+        hourglass_input = torch.cat([heatmaps.unsqueeze(2).to(source.dtype), deformed], dim=2).view(batch, -1, h, w)
         features = self.hourglass(hourglass_input)
 
-        mask = F.softmax(self.mask(features), dim=1)  # [B, K+1, h, w]
+        mask = F.softmax(self.mask(features), dim=1).to(motions.dtype)  # [B, K+1, h, w]
         deformation = torch.einsum("bkhw,bkhwc->bhwc", mask, motions)
-        occlusion = torch.sigmoid(self.occlusion(features))
-        return DenseMotionOutput(
+        occlusion = torch.sigmoid(self.occlusion(features)).to(motions.dtype)
+        output = DenseMotionOutput(
             deformation=deformation, occlusion=occlusion, driving_heatmap=gaussian_driving, mask=mask
         )
+        return output if return_dict else output.to_tuple()

@@ -75,6 +75,10 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ema_decay", type=float, default=0.995)
     g.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"],
                    help="Default: the accelerate config / launcher setting.")
+    g.add_argument("--gradient_checkpointing", action="store_true",
+                   help="Recompute the generator's encoder/decoder blocks and the motion networks' hourglass blocks "
+                        "in the backward pass instead of storing their activations: less memory, same gradients, "
+                        "slower steps (see benchmarks/bench_training_memory.py).")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--nan_policy", type=str, default="error", choices=["error", "skip"],
                    help="On a NaN/inf loss: stop with an error naming the term, or skip the step.")

@@ -195,6 +195,9 @@ def _build_networks(args: Namespace, device) -> TrainingNetworks:
     from .vgg import VGG19Features
 
     keypoint_detector, dense_motion, generator = _build_components(args)
+    if args.gradient_checkpointing:
+        for module in (keypoint_detector, dense_motion, generator):
+            module.enable_gradient_checkpointing()
     resolution = generator.config.sample_size
     if args.resolution is not None and args.resolution != resolution:
         raise UserInputError(
