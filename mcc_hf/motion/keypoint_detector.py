@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
 from ..layers import AntiAliasDownsample
-from .geometry import identity_grid
 from .hourglass import Hourglass
-from .keypoints import Keypoints
+from .keypoints import Keypoints, keypoints_from_heatmaps
 
 __all__ = ["KeypointDetector"]
 
@@ -70,11 +68,6 @@ class KeypointDetector(ModelMixin, ConfigMixin):
         features = self.predictor(self.down(image))
         logits = self.kp(features)  # [B, K, h, w]
         b, k, h, w = logits.shape
-        heatmap = F.softmax(logits.reshape(b, k, h * w) / self.config.temperature, dim=2).reshape(b, k, h, w)
-
-        grid = identity_grid(h, w, device=image.device, dtype=heatmap.dtype)
-        value = (heatmap.unsqueeze(-1) * grid).sum(dim=(2, 3))  # [B, K, 2]
-
         jacobian_maps = self.jacobian(features).reshape(b, k, 4, h, w)
-        jacobian = (heatmap.unsqueeze(2) * jacobian_maps).reshape(b, k, 4, h * w).sum(-1).reshape(b, k, 2, 2)
-        return Keypoints(value=value, jacobian=jacobian)
+        # Softmax, expectation and Jacobian averaging in float32 (also under autocast), returned in the model's dtype.
+        return keypoints_from_heatmaps(logits, jacobian_maps, self.config.temperature, dtype=self.kp.weight.dtype)
