@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "mcc_hf.cli.evaluate",
     "mcc_hf.cli.animate",
     "mcc_hf.cli.demo",
+    "mcc_hf.cli.animate_batch",
+    "mcc_hf.cli.export_onnx",
 )
 
 
