@@ -22,7 +22,8 @@ COLUMNS = ("source", "driving", "output")
 
 EPILOG = """\
 jobs file: a CSV file with a header row naming the columns source, driving and output (others are
-ignored); one job per row. Relative paths are relative to the CSV file's folder.
+ignored); one job per row. Relative paths are relative to the CSV file's folder; output folders
+are created.
 
   source,driving,output
   faces/anna.jpg,clips/talk1.mp4,out/anna_talk1.mp4
@@ -185,6 +186,7 @@ def _run_jobs(args: argparse.Namespace, jobs: list[tuple[int, Job]], total: int,
             results.append((index, "skipped"))
             continue
         try:
+            os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
             result = pipe.animate_to_file(
                 job.source, job.driving, job.output,
                 relative=args.relative, adapt_scale=args.adapt_scale, find_best_frame=args.find_best_frame,
