@@ -91,7 +91,7 @@ def per_frame_modules(keypoint_detector: nn.Module, dense_motion: nn.Module, gen
     The keypoint detector and the dense motion network as a whole; of the generator, every decoder
     block, every fusion module and both compensators (if present). Not the source encoder, which
     runs once per video, and not the generator's forward itself, whose loop over scales would make
-    one very large graph.
+    one very large graph. Lone ``torch.nn`` layers (a single convolution or norm) are left out.
     """
     modules: list[nn.Module] = [keypoint_detector, dense_motion]
     for compensator in (generator.motion_compensator, generator.appearance_compensator):

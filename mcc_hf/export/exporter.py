@@ -173,6 +173,8 @@ def _export(module: torch.nn.Module, args: tuple, path: str, input_names: list[s
     logger.info("exporting %s", os.path.basename(path))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FutureWarning)
+        # The source features are one list argument, so torch cannot name the dynamic axis after it.
+        warnings.filterwarnings("ignore", message=".*different number of inputs than the flatten dynamic_shapes")
         program = torch.onnx.export(
             module, args, dynamo=True, opset_version=opset, input_names=input_names, output_names=output_names,
             dynamic_shapes=dynamic_shapes,
