@@ -100,3 +100,10 @@ def test_accelerate_launch_with_one_process(workspace):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 jobs: 2 written, 0 skipped, 0 failed" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]
+
+
+def test_new_commands_are_listed(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "animate-batch" in out and "export-onnx" in out
