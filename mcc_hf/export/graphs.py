@@ -69,7 +69,9 @@ class FrameGraph(nn.Module):
     Output: ``frames [B, 3, S, S]`` in ``[0, 1]``.
 
     The codebook keys and values of both compensators' transformer layers are projected once, here,
-    and stored as constants of the graph (they depend only on the weights).
+    and stored as constants of the graph (they depend only on the weights). Call it under
+    ``torch.no_grad()`` (as :func:`~mcc_hf.export.export_onnx` does): the generator uses such
+    cached codes only while autograd is off.
     """
 
     def __init__(self, keypoint_detector: KeypointDetector, dense_motion: DenseMotionNetwork,
