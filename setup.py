@@ -21,7 +21,8 @@ extras = {
     "train": ["accelerate>=1.0", "tensorboard>=2.14"],
     # dlib's 68-point landmark and face-identity models (100 MB): best-frame search and metrics.
     "face": ["face-recognition-models>=0.3.0"],
-    "metrics": ["face-recognition-models>=0.3.0", "matplotlib>=3.7", "scipy>=1.10"],
+    # transformers: the DINOv2 backbone of FD_DINO / DINO_SIM (mcc-hf evaluate --dino-model).
+    "metrics": ["face-recognition-models>=0.3.0", "matplotlib>=3.7", "scipy>=1.10", "transformers>=4.40"],
     "demo": ["gradio>=5.0"],
     # ONNX export (torch.onnx's exporter needs onnxscript) and the ONNX Runtime runner.
     "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],

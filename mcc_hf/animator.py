@@ -16,8 +16,9 @@ from .generator import CompensatoryGenerator, GeneratorOutput, SourceFeatures
 from .motion.dense_motion import DenseMotionNetwork, DenseMotionOutput
 from .motion.keypoint_detector import KeypointDetector
 from .motion.keypoints import Keypoints, adapt_movement_scale, normalize_keypoints
+from .motion.smoothing import KeypointSmoother
 
-__all__ = ["AnimationResult", "Animator", "PreparedSource"]
+__all__ = ["AnimationResult", "Animator", "MotionTransfer", "PreparedSource"]
 
 
 @dataclass
@@ -55,33 +56,44 @@ class AnimationResult:
 class Animator:
     """Renders driving keypoints onto a prepared source image.
 
-    Inference runs in ``memory_format`` (channels-last by default: the convolutions run markedly
-    faster on CPU and GPU, with the same results up to float rounding); the weights of the
-    generator's per-frame modules are converted to it in place when the animator is created.
-    Under ``torch.no_grad()`` :meth:`prepare_source` also precomputes the codebook keys and values
-    of the generator's transformers, so a prepared source is tied to the weights it was prepared
-    with: prepare it again after changing them.
+    The animator keeps references to the three networks (it does not copy them). For speed,
+    :meth:`set_memory_format` stores the per-frame generator modules' weights in the activations'
+    layout (channels-last makes the CPU convolutions markedly faster, with the same results up to
+    float rounding), and :meth:`prepare_source` can precompute the codebook keys and values of the
+    generator's transformers (``cache_codes``): a source prepared that way is tied to the weights it
+    was prepared with, so prepare it again after changing them.
     """
 
     def __init__(self, keypoint_detector: KeypointDetector, dense_motion: DenseMotionNetwork,
-                 generator: CompensatoryGenerator, memory_format: torch.memory_format = torch.channels_last):
+                 generator: CompensatoryGenerator):
         self.keypoint_detector = keypoint_detector
         self.dense_motion = dense_motion
         self.generator = generator
-        self.memory_format = memory_format
-        # Store the per-frame generator modules' weights in the activations' layout, so that no
-        # convolution re-lays-out its weights on every call. The source encoder (run once) and the
-        # motion networks keep theirs.
-        per_frame = (generator.decoder, generator.fusion, generator.motion_compensator, generator.appearance_compensator)
-        for module in per_frame:
+        self.memory_format = torch.contiguous_format
+
+    @property
+    def modules(self) -> tuple[KeypointDetector, DenseMotionNetwork, CompensatoryGenerator]:
+        return self.keypoint_detector, self.dense_motion, self.generator
+
+    def set_memory_format(self, memory_format: torch.memory_format) -> None:
+        """Lay out the per-frame generator modules' weights and the prepared source features in
+        ``memory_format`` (the source encoder, run once per video, and the motion networks keep theirs)."""
+        if memory_format == self.memory_format:
+            return
+        generator = self.generator
+        for module in (generator.decoder, generator.fusion, generator.motion_compensator, generator.appearance_compensator):
             if module is not None:
                 module.to(memory_format=memory_format)
+        self.memory_format = memory_format
 
-    def prepare_source(self, image: torch.Tensor) -> PreparedSource:
-        """``[1, 3, H, W]`` in ``[-1, 1]`` -> :class:`PreparedSource` (source keypoints and features)."""
-        # The encoder runs once per video in the input's layout; the per-frame work reads its features
-        # in ``memory_format``.
-        features = self.generator.encode_source(image, project_codes=not torch.is_grad_enabled())
+    def prepare_source(self, image: torch.Tensor, *, cache_codes: bool = True) -> PreparedSource:
+        """``[1, 3, H, W]`` in ``[-1, 1]`` -> :class:`PreparedSource` (source keypoints and features).
+
+        Args:
+            cache_codes: also project the codebooks into every transformer layer's keys and values once,
+                instead of once per frame (inference; the result must be prepared again after a weight change).
+        """
+        features = self.generator.encode_source(image, project_codes=cache_codes)
         features = features.contiguous(self.memory_format)
         return PreparedSource(image=image, keypoints=self.keypoint_detector(image), features=features)
 
@@ -89,19 +101,52 @@ class Animator:
         """``[B, 3, H, W]`` in ``[-1, 1]`` -> keypoints."""
         return self.keypoint_detector(images)
 
-    @staticmethod
-    def movement_scale(source: PreparedSource, reference: Keypoints, adapt_scale: bool) -> float:
-        """Scale applied to relative motion: the keypoint-hull size ratio if ``adapt_scale``, else 1."""
-        return adapt_movement_scale(source.keypoints, reference) if adapt_scale else 1.0
-
-    @staticmethod
-    def transfer_keypoints(source: PreparedSource, driving: Keypoints, reference: Keypoints,
-                           movement_scale: float) -> Keypoints:
-        """Relative motion: driving motion since ``reference`` applied to the source keypoints."""
-        return normalize_keypoints(source.keypoints, driving, reference, movement_scale=movement_scale)
-
     def render(self, source: PreparedSource, keypoints: Keypoints) -> AnimationResult:
         """Render one batch of frames from ``keypoints`` (batch B) on the prepared source."""
         motion = self.dense_motion(source.image, keypoints, source.keypoints)
         output = self.generator(source.features, motion.deformation, motion.occlusion, motion.driving_heatmap)
         return AnimationResult(sample=output.sample, keypoints=keypoints, dense_motion=motion, generator_output=output)
+
+
+class MotionTransfer:
+    """Turns the keypoints of consecutive driving frames into the keypoints to render, in order.
+
+    Driving keypoints are smoothed over time (if ``smoothing`` > 0). In relative mode (FOMM) the
+    driving motion since a *reference* driving frame is applied to the source keypoints, scaled by the
+    ratio of the source and reference keypoint-hull sizes (``adapt_scale``); the reference is the
+    first frame seen unless one is set. In absolute mode the driving keypoints are used as they are.
+
+    Args:
+        source: the prepared source.
+        relative: relative (``True``) or absolute motion.
+        adapt_scale: in relative mode, scale the motion by the hull-size ratio.
+        smoother: temporal smoothing of the driving keypoints (state carries over calls).
+        reference: keypoints of the reference driving frame (default: the first frame passed).
+    """
+
+    def __init__(self, source: PreparedSource, *, relative: bool = True, adapt_scale: bool = True,
+                 smoother: KeypointSmoother | None = None, reference: Keypoints | None = None):
+        self.source = source
+        self.relative = relative
+        self.adapt_scale = adapt_scale
+        self.smoother = smoother or KeypointSmoother(0.0)
+        self.reference: Keypoints | None = None
+        self.movement_scale = 1.0
+        if reference is not None:
+            self.set_reference(reference)
+
+    def set_reference(self, reference: Keypoints | None) -> None:
+        """Measure relative motion from ``reference`` (``[1, K, ...]`` keypoints); ``None``: from the next frame."""
+        self.reference = reference
+        self.movement_scale = 1.0
+        if reference is not None and self.adapt_scale:
+            self.movement_scale = adapt_movement_scale(self.source.keypoints, reference)
+
+    def __call__(self, driving: Keypoints) -> Keypoints:
+        """Keypoints of ``B`` consecutive driving frames -> the keypoints to render them with."""
+        driving = self.smoother(driving)
+        if not self.relative:
+            return driving
+        if self.reference is None:
+            self.set_reference(driving[0:1])
+        return normalize_keypoints(self.source.keypoints, driving, self.reference, movement_scale=self.movement_scale)

@@ -10,9 +10,11 @@ from __future__ import annotations
 __all__ = [
     "CheckpointConversionError",
     "InvalidInputError",
+    "InvalidOptionError",
     "ModelLoadingError",
     "NoFaceFoundError",
     "NonFiniteLossError",
+    "OutputError",
     "UserInputError",
 ]
 
@@ -25,8 +27,30 @@ class InvalidInputError(UserInputError):
     """An input image or video cannot be used; the message says why."""
 
 
+class InvalidOptionError(UserInputError):
+    """An option has a value it cannot take.
+
+    Args:
+        option: the option's Python name (``batch_size``); the command line shows it as ``--batch-size``.
+        requirement: what the value must be (``"must be at least 1"``).
+        value: the value given.
+    """
+
+    def __init__(self, option: str, requirement: str, value):
+        self.option, self.requirement, self.value = option, requirement, value
+        super().__init__(f"{option} {requirement}, got {value!r}")
+
+    def for_command_line(self) -> str:
+        """The message with the option spelled as a command-line flag."""
+        return f"--{self.option.replace('_', '-')} {self.requirement}, got {self.value!r}"
+
+
 class NoFaceFoundError(UserInputError):
     """Face cropping or best-frame search found no face where one is needed."""
+
+
+class OutputError(UserInputError):
+    """An output file cannot be written (disk full, no permission, a codec the container refuses, ...)."""
 
 
 class ModelLoadingError(UserInputError):

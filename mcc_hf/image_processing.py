@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
 from typing import Union
 
 import numpy as np
+import PIL.ExifTags
 import PIL.Image
+import PIL.ImageOps
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +20,7 @@ __all__ = [
     "ImageInput",
     "InvalidInputError",
     "from_model_range",
+    "image_size",
     "load_image",
     "postprocess",
     "resize_to",
@@ -68,26 +70,76 @@ def _array_to_tensor(array: np.ndarray) -> torch.Tensor:
     return tensor.permute(2, 0, 1).contiguous()
 
 
-def load_image(image: ImageInput) -> torch.Tensor:
+def _open_file(path: str) -> PIL.Image.Image:
+    """Open an image file lazily (header only), with errors that say what is wrong with it."""
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"image file not found: {path}")
+    try:
+        return PIL.Image.open(path)
+    except PIL.Image.DecompressionBombError as e:
+        raise InvalidInputError(f"the image is too large to process safely: {path} ({e})") from e
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InvalidInputError(f"not a readable image: {path} ({e})") from e
+
+
+def _upright_size(image: PIL.Image.Image) -> tuple[int, int]:
+    """``(H, W)`` of a PIL image once its EXIF orientation is applied (orientations 5-8 swap the sides)."""
+    width, height = image.size
+    orientation = image.getexif().get(PIL.ExifTags.Base.Orientation, 1)
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
+def image_size(image: ImageInput) -> tuple[int, int]:
+    """``(H, W)`` of an image as :func:`load_image` returns it; for a file only its header is read."""
+    if isinstance(image, (str, os.PathLike)):
+        with _open_file(os.fspath(image)) as opened:
+            return _upright_size(opened)
+    if isinstance(image, PIL.Image.Image):
+        return _upright_size(image)
+    return tuple(load_image(image).shape[-2:])
+
+
+def _decode(image: PIL.Image.Image, size: tuple[int, int] | None, name: str) -> np.ndarray:
+    """Decode a PIL image upright (EXIF orientation applied), resized to ``size`` ``(H, W)`` in PIL if given."""
+    try:
+        if size is not None and image.format == "JPEG":
+            upright = _upright_size(image)
+            swapped = upright != (image.size[1], image.size[0])
+            image.draft("RGB", (size[0], size[1]) if swapped else (size[1], size[0]))  # decode at a reduced scale
+        image = PIL.ImageOps.exif_transpose(image)
+        if size is not None and (image.size[1], image.size[0]) != size:
+            mode = image.mode if image.mode in ("RGB", "RGBA", "L", "LA") else ("RGBA" if "A" in image.getbands() else "RGB")
+            image = image.convert(mode).resize((size[1], size[0]), PIL.Image.BICUBIC, reducing_gap=3.0)
+        return _pil_to_array(image)
+    except PIL.Image.DecompressionBombError as e:
+        raise InvalidInputError(f"the image is too large to process safely: {name} ({e})") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InvalidInputError(f"not a readable image: {name} ({e})") from e
+
+
+def load_image(image: ImageInput, *, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Load one image as ``[3, H, W]`` float32 RGB in ``[0, 1]``.
 
     Accepts a PIL image (any mode: grayscale, RGBA, 16-bit are converted), a numpy array
     ``(H, W[, C])`` (uint8, uint16, or float in ``[0, 1]``), a torch tensor ``[C, H, W]`` or
-    ``[1, C, H, W]`` in ``[0, 1]``, or a path to an image file.
+    ``[1, C, H, W]`` in ``[0, 1]``, or a path to an image file. Files and PIL images are turned
+    upright by their EXIF orientation (as phone cameras store them).
+
+    Args:
+        size: ``(H, W)`` to resize to. Files and PIL images are resized before they are converted to
+            float (JPEGs are even decoded at a reduced scale), so a huge photo costs little memory.
     """
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
-        if not os.path.isfile(path):
-            raise InvalidInputError(f"image file not found: {path}")
-        try:
-            with PIL.Image.open(path) as opened:
-                opened.load()
-                array = _pil_to_array(opened)
-        except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise InvalidInputError(f"not a readable image: {path} ({e})") from e
-        return _array_to_tensor(array)
+        with _open_file(path) as opened:
+            return _array_to_tensor(_decode(opened, size, path))
     if isinstance(image, PIL.Image.Image):
-        return _array_to_tensor(_pil_to_array(image))
+        return _array_to_tensor(_decode(image, size, "the image"))
+    tensor = _load_in_memory(image)
+    return tensor if size is None else resize_to(tensor[None], size)[0]
+
+
+def _load_in_memory(image) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         return _array_to_tensor(image)
     if isinstance(image, torch.Tensor):
@@ -101,20 +153,6 @@ def load_image(image: ImageInput) -> torch.Tensor:
             raise InvalidInputError("image tensors must hold values in [0, 1]")
         return tensor.expand(3, -1, -1).cpu().contiguous()
     raise InvalidInputError(f"unsupported image type {type(image).__name__}")
-
-
-def iter_frames(frames) -> Iterator[torch.Tensor]:
-    """Yield ``[3, H, W]`` float frames in ``[0, 1]`` from a batched tensor/array or an iterable of images."""
-    if isinstance(frames, torch.Tensor) and frames.ndim == 4:
-        yield from (load_image(f) for f in frames)
-    elif isinstance(frames, np.ndarray) and frames.ndim == 4:
-        yield from (load_image(f) for f in frames)
-    elif isinstance(frames, Iterable) and not isinstance(frames, (str, bytes, os.PathLike, PIL.Image.Image)):
-        yield from (load_image(f) for f in frames)
-    else:
-        raise InvalidInputError(
-            "driving frames must be a sequence or iterator of images, a [T, 3, H, W] tensor or a [T, H, W, 3] array"
-        )
 
 
 def resize_to(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
@@ -151,11 +189,3 @@ def postprocess(frames: torch.Tensor, output_type: str) -> Union[torch.Tensor, n
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """``[T, 3, H, W]`` in ``[0, 1]`` -> ``[T, H, W, 3]`` uint8 (rounded)."""
     return (frames.permute(0, 2, 3, 1) * 255).round_().to(torch.uint8).cpu().numpy()
-
-
-def as_batch(frames: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Stack ``[3, H, W]`` frames of one size into ``[T, 3, H, W]``."""
-    sizes = {tuple(f.shape) for f in frames}
-    if len(sizes) > 1:
-        raise InvalidInputError(f"driving frames must all have the same size, got {sorted(sizes)}")
-    return torch.stack(list(frames))

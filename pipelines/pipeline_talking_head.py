@@ -1,25 +1,26 @@
 # Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
 """``TalkingHeadPipeline``: animate a source face with the motion of a driving video.
 
-Two entry points share one streaming core:
+Every entry point runs the same steps:
 
-* ``pipe(source, driving, ...)`` returns all frames (PIL, numpy or torch);
-* ``pipe.animate_to_file(source, driving_path, output_path, ...)`` decodes, animates and encodes the
-  driving video batch by batch, so memory does not grow with the video's length, keeps the driving
-  fps and audio, and writes the file atomically.
-
-Both can crop the face out of un-cropped footage and paste the animated face back into the
-full-resolution source image (``crop=True``), pick the driving frame that best matches the source's
-pose as the motion reference (``find_best_frame=True``) and smooth the driving keypoints over time
-(``smoothing``). Everything that depends only on the source image is computed once per call.
+1. :meth:`~TalkingHeadPipeline.check_inputs` validates the options (all in one place);
+2. :meth:`~TalkingHeadPipeline.prepare_source` loads the photo, finds its face (``crop``), encodes the
+   face crop once and sets up the output composition (paste-back into the photo);
+3. :meth:`~TalkingHeadPipeline.prepare_driving` scans the driving video once for its face box and, with
+   ``find_best_frame``, for the frame whose pose best matches the source;
+4. :meth:`~TalkingHeadPipeline.prepare_motion` sets up the relative-motion reference and smoothing;
+5. :meth:`~TalkingHeadPipeline.render` renders the driving frames batch by batch;
+6. the frames are composed into output frames and returned (``__call__``), written to a video file
+   (:meth:`~TalkingHeadPipeline.animate_to_file`) or yielded one by one (:meth:`~TalkingHeadPipeline.stream`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -31,15 +32,17 @@ from tqdm.auto import tqdm
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput, replace_example_docstring
 
-from mcc_hf.animator import Animator, PreparedSource
-from mcc_hf.errors import InvalidInputError, NoFaceFoundError, UserInputError
-from mcc_hf.face.crop import CropBox, FaceCropper, face_crop_box, feather_mask, paste_back
-from mcc_hf.face.landmarks import FaceBox
+from mcc_hf.animator import Animator, MotionTransfer, PreparedSource
+from mcc_hf.atomic import terminate_on_signals
+from mcc_hf.composition import FrameComposer
+from mcc_hf.errors import InvalidInputError, InvalidOptionError, NoFaceFoundError, UserInputError
+from mcc_hf.face.crop import MIN_IMAGE_SIDE, CropBox, FaceCropper, FaceObservation, face_crop_box
+from mcc_hf.face.scan import DrivingScan, normalized_landmarks, scan_driving
 from mcc_hf.generator import CompensatoryGenerator
 from mcc_hf.image_processing import (
     ImageInput,
     from_model_range,
-    iter_frames,
+    image_size,
     load_image,
     postprocess,
     resize_to,
@@ -48,9 +51,9 @@ from mcc_hf.image_processing import (
 )
 from mcc_hf.motion.dense_motion import DenseMotionNetwork
 from mcc_hf.motion.keypoint_detector import KeypointDetector
-from mcc_hf.motion.keypoints import Keypoints, convex_hull_area
+from mcc_hf.motion.keypoints import Keypoints
 from mcc_hf.motion.smoothing import KeypointSmoother
-from mcc_hf.video import VideoInfo, VideoWriter, probe_video, read_frames
+from mcc_hf.video import DEFAULT_FPS, DrivingVideo, VideoWriter, check_frame_size, check_output_path
 
 __all__ = ["AnimateToFileResult", "TalkingHeadPipeline", "TalkingHeadPipelineOutput"]
 
@@ -58,20 +61,18 @@ logger = logging.getLogger(__name__)
 
 #: A driving video: a file path, a ``[T, 3, H, W]`` tensor / ``[T, H, W, 3]`` array, or a sequence or
 #: iterator of images (PIL, numpy, torch or paths).
-DrivingVideo = Union[str, os.PathLike, torch.Tensor, np.ndarray, Iterable[ImageInput]]
+DrivingVideoInput = Union[str, os.PathLike, torch.Tensor, np.ndarray, Iterable[ImageInput]]
 
-#: Frame rate assumed for smoothing when the driving frames come without one (not from a file).
-DEFAULT_FPS = 25.0
-#: Without ``find_best_frame`` the driving face is detected on every ``DETECT_EVERY``-th frame.
-DETECT_EVERY = 5
+#: With ``crop`` and no ``output_size``, the output keeps the photo's height up to this many pixels.
+MAX_DEFAULT_OUTPUT_HEIGHT = 1080
 
 EXAMPLE_DOC_STRING = """
     Examples:
         ```py
-        >>> from mcc_hf import TalkingHeadPipeline
-        >>> pipe = TalkingHeadPipeline.from_pretrained("path/to/pipeline")  # a local folder or a Hub id
-        >>> frames = pipe("face.png", "driving.mp4", output_type="pil").frames  # pre-cropped faces
-        >>> result = pipe.animate_to_file("portrait.jpg", "driving.mp4", "out.mp4")  # any photo and video
+        >>> from mcc_hf import DEFAULT_MODEL, TalkingHeadPipeline
+        >>> pipe = TalkingHeadPipeline.from_pretrained(DEFAULT_MODEL)  # or a local folder or a Hub id
+        >>> frames = pipe("portrait.jpg", "driving.mp4", output_type="pil").frames
+        >>> result = pipe.animate_to_file("portrait.jpg", "driving.mp4", "out.mp4")  # streams, keeps the audio
         >>> result.num_frames, result.fps, result.has_audio
         ```
 """
@@ -108,72 +109,36 @@ class AnimateToFileResult:
     height: int
 
 
-class _DrivingVideo:
-    """A driving video the pipeline can read more than once (a one-shot iterator is buffered only when needed).
-
-    Iterating yields ``[3, H, W]`` float32 frames in ``[0, 1]``.
-    """
-
-    def __init__(self, video: DrivingVideo, reread: bool):
-        self.info: VideoInfo | None = None
-        self._frames = None
-        if isinstance(video, (str, os.PathLike)):
-            self.info = probe_video(video)
-            self.path = os.fspath(video)
-        elif isinstance(video, (torch.Tensor, np.ndarray)) or isinstance(video, Sequence):
-            self._frames = video
-        elif isinstance(video, Iterable) and not isinstance(video, PIL.Image.Image):
-            self._frames = list(video) if reread else video
-        else:
-            raise InvalidInputError(
-                "the driving video must be a video file path, a sequence or iterator of images, "
-                f"a [T, 3, H, W] tensor or a [T, H, W, 3] array; got {type(video).__name__}"
-            )
-
-    @property
-    def fps(self) -> float:
-        return float(self.info.fps) if self.info is not None else DEFAULT_FPS
-
-    @property
-    def num_frames(self) -> int | None:
-        if self.info is not None:
-            return self.info.num_frames
-        return len(self._frames) if hasattr(self._frames, "__len__") else None
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        if self.info is not None:
-            return (load_image(frame) for frame in read_frames(self.path))
-        return iter_frames(self._frames)
-
-
-def normalized_landmarks(points: np.ndarray) -> np.ndarray:
-    """68 face landmarks ``[68, 2]`` (pixels) -> centred and divided by the square root of their hull area,
-    so that faces of any size and position compare by expression and pose only."""
-    centered = points - points.mean(axis=0)
-    area = convex_hull_area(torch.from_numpy(centered))
-    return centered / math.sqrt(area) if area > 0 else centered
-
-
 @dataclass
-class _Plan:
-    """Everything an animation reuses for every frame, worked out before the first frame is rendered.
+class PreparedPhoto:
+    """The source side of an animation (step 2).
 
     Args:
-        source: the prepared source crop at the model size.
-        output_size: ``(H, W)`` of the output frames.
-        background: ``[3, H, W]`` source at the output size when pasting back, else ``None``.
-        paste_box, mask: where and with what weight the animated crop is pasted into ``background``.
-        driving_box: the crop box of the driving frames (``None``: frames are used whole).
-        reference: keypoints of the driving frame the relative motion is measured from (``None``: the first frame).
+        source: the face crop at the model size, encoded once.
+        composer: how rendered frames become output frames.
+        face: the face found in the photo (``None`` without ``crop`` or ``find_best_frame``).
     """
 
     source: PreparedSource
-    output_size: tuple[int, int]
-    background: torch.Tensor | None = None
-    paste_box: CropBox | None = None
-    mask: torch.Tensor | None = None
-    driving_box: CropBox | None = None
-    reference: Keypoints | None = None
+    composer: FrameComposer
+    face: FaceObservation | None = None
+
+
+@dataclass
+class AnimationPlan:
+    """Everything the frame loop needs, worked out before the first frame is rendered.
+
+    Args:
+        source: the prepared source (keypoints and features at the model size).
+        composer: how rendered frames become output frames.
+        driving_box: the crop box of the driving frames (``None``: frames are used whole).
+        motion: turns driving keypoints into the keypoints to render (relative reference, smoothing).
+    """
+
+    source: PreparedSource
+    composer: FrameComposer
+    driving_box: CropBox | None
+    motion: MotionTransfer
 
 
 def check_compatible(keypoint_detector: KeypointDetector, dense_motion: DenseMotionNetwork,
@@ -196,8 +161,22 @@ def check_compatible(keypoint_detector: KeypointDetector, dense_motion: DenseMot
         raise ValueError("incompatible pipeline components: " + "; ".join(problems))
 
 
+def crop_driving_frame(frame: torch.Tensor, box: CropBox, what: str = "driving frame") -> torch.Tensor:
+    """``[3, H, W]`` -> the box; refuses frames smaller than the box (driving frames must have one size)."""
+    if frame.shape[-2] < box.bottom or frame.shape[-1] < box.right:
+        raise InvalidInputError(
+            f"the {what} ({frame.shape[-1]}x{frame.shape[-2]}) is smaller than the first driving frame; "
+            "all driving frames must have one size"
+        )
+    return box.crop(frame)
+
+
 class TalkingHeadPipeline(DiffusionPipeline):
     r"""Pipeline for one-shot talking-head video generation with multi-scale compensatory codebooks.
+
+    The networks always run in eval mode during inference, whatever mode they are in (their mode is
+    restored afterwards), so a pipeline built from modules in training gives the same frames as a
+    loaded one.
 
     Components:
         keypoint_detector ([`KeypointDetector`]): keypoints and Jacobians of source and driving frames.
@@ -212,6 +191,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         super().__init__()
         check_compatible(keypoint_detector, dense_motion, generator)
         self.register_modules(keypoint_detector=keypoint_detector, dense_motion=dense_motion, generator=generator)
+        self._animator: Animator | None = None
 
     @classmethod
     def from_preset(cls, preset: str = "vox-256") -> "TalkingHeadPipeline":
@@ -219,10 +199,9 @@ class TalkingHeadPipeline(DiffusionPipeline):
         from mcc_hf.presets import get_preset
 
         keypoint_detector, dense_motion, generator = get_preset(preset).build()
-        pipe = cls(keypoint_detector=keypoint_detector, dense_motion=dense_motion, generator=generator)
         for module in (keypoint_detector, dense_motion, generator):
-            module.eval()
-        return pipe
+            module.eval()  # like from_pretrained
+        return cls(keypoint_detector=keypoint_detector, dense_motion=dense_motion, generator=generator)
 
     @property
     def sample_size(self) -> int:
@@ -231,201 +210,203 @@ class TalkingHeadPipeline(DiffusionPipeline):
 
     @property
     def animator(self) -> Animator:
-        return Animator(self.keypoint_detector, self.dense_motion, self.generator)
+        """The :class:`~mcc_hf.animator.Animator` over the current components (rebuilt only when one is replaced)."""
+        modules = (self.keypoint_detector, self.dense_motion, self.generator)
+        if self._animator is None or any(a is not b for a, b in zip(self._animator.modules, modules)):
+            self._animator = Animator(*modules)
+        return self._animator
 
+    # Step 1 ------------------------------------------------------------------------------------
+    @staticmethod
+    def check_inputs(
+        *,
+        relative: bool = True,
+        reference_frame: ImageInput | None = None,
+        find_best_frame: bool = False,
+        smoothing: float = 0.0,
+        batch_size: int = 1,
+        output_size: int | None = None,
+        output_type: str = "pt",
+    ) -> None:
+        """Validate the options of an animation (the one place they are checked; the CLI calls it before
+        loading the model). Raises :class:`~mcc_hf.errors.UserInputError` naming the problem."""
+        def whole(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not whole(batch_size) or batch_size < 1:
+            raise InvalidOptionError("batch_size", "must be at least 1 (a whole number)", batch_size)
+        if not 0.0 <= smoothing <= 1.0:
+            raise InvalidOptionError("smoothing", "must be between 0 and 1", smoothing)
+        if output_size is not None and (not whole(output_size) or output_size < 2):
+            raise InvalidOptionError("output_size", "must be at least 2 pixels (a whole number)", output_size)
+        if output_type not in ("pil", "np", "pt"):
+            raise InvalidOptionError("output_type", "must be 'pil', 'np' or 'pt'", output_type)
+        if find_best_frame and reference_frame is not None:
+            raise UserInputError("pass either reference_frame or find_best_frame, not both")
+        if find_best_frame and not relative:
+            logger.warning("find_best_frame only matters in relative mode; ignoring it in absolute mode")
+
+    # Step 2 ------------------------------------------------------------------------------------
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W]`` in ``[0, 1]`` -> model input: resized, in ``[-1, 1]``, on the model's device and dtype."""
-        images = resize_to(images, self.sample_size)
-        return to_model_range(images).to(device=self._execution_device, dtype=self.generator.dtype)
+        images = resize_to(images.to(self._execution_device), self.sample_size)
+        return to_model_range(images).to(dtype=self.generator.dtype)
 
-    @torch.inference_mode()
-    def prepare_source(self, source_image: ImageInput) -> PreparedSource:
-        """Load a (pre-cropped) source image and compute its keypoints and generator features."""
-        return self.animator.prepare_source(self.preprocess(load_image(source_image)[None]))
+    def prepare_source(self, source_image: ImageInput, *, crop: bool = True, output_size: int | None = None,
+                       cropper: FaceCropper | None = None, landmarks: bool = False) -> PreparedPhoto:
+        """Load the source photo, find its face (``crop``), encode the face once, set up the output composition.
 
+        Args:
+            source_image: see :meth:`__call__`.
+            crop: animate the face crop and paste it back into the photo, instead of using the photo whole.
+            output_size: output height (default: the photo's height up to
+                :data:`MAX_DEFAULT_OUTPUT_HEIGHT` with ``crop``, else the model size).
+            cropper: the face detector (made here when needed).
+            landmarks: also measure the face's landmarks (for ``find_best_frame``).
+        """
+        height, width = image_size(source_image)
+        if (crop or landmarks) and min(height, width) < MIN_IMAGE_SIDE:
+            raise InvalidInputError(
+                f"the source image ({width}x{height} pixels) is too small to find a face in (at least "
+                f"{MIN_IMAGE_SIDE} pixels a side); pass crop=False / --no-crop to use it as it is"
+            )
+        if crop:
+            out_height = output_size or min(height, MAX_DEFAULT_OUTPUT_HEIGHT)
+            out_size = (out_height, max(1, round(width * out_height / height)))
+        else:
+            out_size = (output_size or self.sample_size,) * 2
+        # A photo taller than both the output and MAX_DEFAULT_OUTPUT_HEIGHT is reduced while it is decoded
+        # (the face crop keeps enough pixels for the model), so memory follows the output size, not the photo's.
+        working_height = max(out_size[0], MAX_DEFAULT_OUTPUT_HEIGHT)
+        reduced = crop and height > working_height
+        size = (working_height, max(1, round(width * working_height / height))) if reduced else None
+        photo = load_image(source_image, size=size)
+
+        face = None
+        if crop or landmarks:
+            cropper = cropper or FaceCropper()
+            face = cropper.analyze(to_uint8(photo[None])[0], landmarks=landmarks, cnn_fallback=True)
+            if face is None:
+                hint = "; pass crop=False / --no-crop for pre-cropped faces" if crop else ""
+                raise NoFaceFoundError(f"no face found in the source image{hint}")
+        if crop:
+            box = face_crop_box([face.box], tuple(photo.shape[-2:]))
+            background = resize_to(photo[None], out_size)[0].to(self._execution_device)
+            composer = FrameComposer.paste(background, box.rescale(out_size[0] / photo.shape[-2], out_size))
+            photo = box.crop(photo)
+        else:
+            composer = FrameComposer.resize(out_size)
+        source = self.animator.prepare_source(self.preprocess(photo[None]), cache_codes=True)
+        return PreparedPhoto(source=source, composer=composer, face=face)
+
+    # Step 3 ------------------------------------------------------------------------------------
+    def prepare_driving(self, driving: DrivingVideo, cropper: FaceCropper, *, crop: bool,
+                        source_face: FaceObservation | None = None) -> DrivingScan:
+        """Scan the driving video once: its face box (``crop``) and, given the source face's landmarks,
+        the frame whose pose matches the source best."""
+        landmarks = None
+        if source_face is not None and source_face.landmarks is not None:
+            landmarks = normalized_landmarks(source_face.landmarks)
+        desc = "finding the best frame" if landmarks is not None else "finding the face"
+        with self._progress(driving.num_frames, desc) as progress:
+            return scan_driving(driving, cropper, find_box=crop, source_landmarks=landmarks, progress=progress)
+
+    # Step 4 ------------------------------------------------------------------------------------
+    def prepare_motion(self, source: PreparedSource, *, relative: bool, adapt_scale: bool,
+                       reference_frame: ImageInput | None, driving_box: CropBox | None, smoothing: float,
+                       fps: float) -> MotionTransfer:
+        """The motion transfer of an animation: relative reference (``reference_frame`` or the first
+        driving frame), adapt-scale and temporal smoothing."""
+        reference = None
+        if relative and reference_frame is not None:
+            frame = load_image(reference_frame)
+            if driving_box is not None:
+                frame = crop_driving_frame(frame, driving_box, "reference frame")
+            reference = self.animator.detect_keypoints(self.preprocess(frame[None]))
+        return MotionTransfer(source, relative=relative, adapt_scale=adapt_scale,
+                              smoother=KeypointSmoother(smoothing, fps=fps), reference=reference)
+
+    def plan_animation(self, source_image: ImageInput, driving: DrivingVideo, *, relative: bool, adapt_scale: bool,
+                       reference_frame: ImageInput | None, find_best_frame: bool, crop: bool, smoothing: float,
+                       output_size: int | None) -> AnimationPlan:
+        """Steps 2-4: everything an animation reuses, before its first frame."""
+        find_best_frame = find_best_frame and relative
+        cropper = FaceCropper() if crop or find_best_frame else None
+        photo = self.prepare_source(source_image, crop=crop, output_size=output_size, cropper=cropper,
+                                    landmarks=find_best_frame)
+        driving_box = None
+        if cropper is not None:
+            scan = self.prepare_driving(driving, cropper, crop=crop, source_face=photo.face if find_best_frame else None)
+            driving_box = scan.box
+            if scan.best_frame is not None:
+                reference_frame = scan.best_frame
+        motion = self.prepare_motion(photo.source, relative=relative, adapt_scale=adapt_scale,
+                                     reference_frame=reference_frame, driving_box=driving_box, smoothing=smoothing,
+                                     fps=driving.fps)
+        return AnimationPlan(source=photo.source, composer=photo.composer, driving_box=driving_box, motion=motion)
+
+    # Step 5 ------------------------------------------------------------------------------------
+    def render(self, plan: AnimationPlan, frames: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+        """Render driving frames (``[3, H, W]`` in ``[0, 1]``) in batches: yields ``[B, 3, h, w]`` float32 frames
+        in ``[0, 1]`` at the model size, on the model's device (compose them with ``plan.composer``)."""
+        batch: list[torch.Tensor] = []
+        for frame in frames:
+            if plan.driving_box is not None:
+                frame = crop_driving_frame(frame, plan.driving_box)
+            batch.append(resize_to(frame[None], self.sample_size)[0])
+            if len(batch) == batch_size:
+                yield self._render_batch(plan, batch)
+                batch = []
+        if batch:
+            yield self._render_batch(plan, batch)
+
+    def _render_batch(self, plan: AnimationPlan, crops: list[torch.Tensor]) -> torch.Tensor:
+        return self._render_keypoints(plan, self._driving_keypoints(plan, crops))
+
+    def _driving_keypoints(self, plan: AnimationPlan, crops: list[torch.Tensor]) -> Keypoints:
+        """``[3, s, s]`` driving crops at the model size -> the keypoints to render them with."""
+        return plan.motion(self.animator.detect_keypoints(self.preprocess(torch.stack(crops))))
+
+    def _render_keypoints(self, plan: AnimationPlan, keypoints: Keypoints) -> torch.Tensor:
+        return from_model_range(self.animator.render(plan.source, keypoints).sample.float())
+
+    # Helpers -----------------------------------------------------------------------------------
     def _progress(self, total: int | None, desc: str):
         config = dict(getattr(self, "_progress_bar_config", None) or {})
         config.setdefault("desc", desc)
         config.setdefault("unit", "frame")
         return tqdm(total=total, **config)
 
-    # Planning: source, crop boxes and the motion reference, before any frame is rendered -----------
-    def _plan(
-        self,
-        source_image: ImageInput,
-        driving: _DrivingVideo,
-        *,
-        relative: bool,
-        adapt_scale: bool,
-        reference_frame: ImageInput | None,
-        find_best_frame: bool,
-        crop: bool,
-        output_size: int | None,
-    ) -> tuple[_Plan, float]:
-        """Returns the plan and the movement scale of relative mode."""
-        source = load_image(source_image)
-        height, width = source.shape[-2:]
-        if find_best_frame and not relative:
-            logger.warning("find_best_frame only matters in relative mode; ignoring it in absolute mode")
-            find_best_frame = False
-        if find_best_frame and reference_frame is not None:
-            raise UserInputError("pass either reference_frame or find_best_frame, not both")
-
-        cropper = FaceCropper() if (crop or find_best_frame) else None
-        source_u8 = to_uint8(source[None])[0] if cropper is not None else None
-        source_face = cropper.detect(source_u8, cnn_fallback=True) if cropper is not None else None
-        if cropper is not None and source_face is None:
-            hint = "; pass crop=False / --no-crop for pre-cropped faces" if crop else ""
-            raise NoFaceFoundError(f"no face found in the source image{hint}")
-
-        if crop:
-            source_box = face_crop_box([source_face], (height, width))
-            out_height = output_size or height
-            out_width = max(1, round(width * out_height / height))
-            factor = out_height / height
-            background = source if (out_height, out_width) == (height, width) else resize_to(source[None], (out_height, out_width))[0]
-            paste_box = source_box.rescale(factor, (out_height, out_width))
-            plan = _Plan(
-                source=self.animator.prepare_source(self.preprocess(source_box.crop(source)[None])),
-                output_size=(out_height, out_width),
-                background=background,
-                paste_box=paste_box,
-                mask=feather_mask(paste_box, (out_height, out_width)),
-            )
-        else:
-            side = output_size or self.sample_size
-            plan = _Plan(source=self.animator.prepare_source(self.preprocess(source[None])), output_size=(side, side))
-
-        best_frame = None
-        if crop or find_best_frame:
-            source_landmarks = None
-            if find_best_frame:
-                points = cropper.analyzer.landmarks(source_u8, source_face)
-                source_landmarks = normalized_landmarks(points)
-            plan.driving_box, best_frame = self._scan_driving(driving, cropper, crop, source_landmarks)
-            if best_frame is not None:
-                reference_frame = best_frame
-
-        movement_scale = 1.0
-        if relative and reference_frame is not None:
-            reference = load_image(reference_frame)
-            if plan.driving_box is not None:
-                reference = self._crop_driving(reference, plan.driving_box, "reference frame")
-            plan.reference = self.animator.detect_keypoints(self.preprocess(reference[None]))
-            movement_scale = self.animator.movement_scale(plan.source, plan.reference, adapt_scale)
-        return plan, movement_scale
-
-    def _scan_driving(self, driving: _DrivingVideo, cropper: FaceCropper, crop: bool,
-                      source_landmarks: np.ndarray | None) -> tuple[CropBox | None, torch.Tensor | None]:
-        """One pass over the driving video: its face crop box (if ``crop``) and the frame whose
-        normalised landmarks are closest to the source's (if ``source_landmarks`` is given)."""
-        faces = []
-        best_frame, best_distance, best_index = None, math.inf, -1
-        frame_size = None
-        every = 1 if source_landmarks is not None else DETECT_EVERY
-        progress = self._progress(driving.num_frames, "finding the face" if source_landmarks is None else "finding the best frame")
-        for index, frame in enumerate(driving):
-            progress.update(1)
-            frame_size = frame_size or tuple(frame.shape[-2:])
-            if index % every:
-                continue
-            image = to_uint8(frame[None])[0]
-            small, factor = cropper.shrink(image)
-            detected = cropper.analyzer.detect(small)
-            if not detected:
-                continue
-            face = detected[0]
-            faces.append(FaceBox(face.left * factor, face.top * factor, face.right * factor, face.bottom * factor))
-            if source_landmarks is not None:
-                points = cropper.analyzer.landmarks(small, face)
-                distance = float(((normalized_landmarks(points) - source_landmarks) ** 2).sum())
-                if distance < best_distance:
-                    best_frame, best_distance, best_index = frame, distance, index
-        progress.close()
-        if frame_size is None:
-            raise InvalidInputError("the driving video has no frames")
-        if source_landmarks is not None:
-            if best_frame is None:
-                logger.warning("no face found in the driving video for find_best_frame; using its first frame")
-            else:
-                logger.info("best matching driving frame: %d", best_index)
-        if not crop:
-            return None, best_frame
-        box = face_crop_box(faces, frame_size)
-        if box is None:
-            raise NoFaceFoundError("no face found in the driving video; pass crop=False / --no-crop for pre-cropped faces")
-        return box, best_frame
-
-    @staticmethod
-    def _crop_driving(frame: torch.Tensor, box: CropBox, what: str = "driving frame") -> torch.Tensor:
-        if frame.shape[-2] < box.bottom or frame.shape[-1] < box.right:
-            raise InvalidInputError(
-                f"the {what} ({frame.shape[-1]}x{frame.shape[-2]}) is smaller than the first driving frame; "
-                "all driving frames must have one size"
-            )
-        return box.crop(frame)
-
-    # Rendering ---------------------------------------------------------------------------------
-    def _render(self, plan: _Plan, driving: _DrivingVideo, *, relative: bool, adapt_scale: bool,
-                movement_scale: float, smoothing: float, batch_size: int) -> Iterator[torch.Tensor]:
-        """Yield the animated frames batch by batch: ``[B, 3, H, W]`` float32 in ``[0, 1]`` on the CPU."""
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Networks in eval mode (restored afterwards), no autograd, inference memory layout; frees offload hooks."""
         animator = self.animator
-        smoother = KeypointSmoother(smoothing, fps=driving.fps)
-        reference = plan.reference
+        modes = [(module, module.training) for module in animator.modules]
+        for module, _ in modes:
+            module.eval()
+        if self._execution_device.type == "cpu":
+            # Measured on CPUs: channels-last convolutions are markedly faster (docs/performance.md).
+            animator.set_memory_format(torch.channels_last)
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            for module, training in modes:
+                module.train(training)
+            self.maybe_free_model_hooks()
 
-        def render(crops: list[torch.Tensor]) -> torch.Tensor:
-            nonlocal reference, movement_scale
-            keypoints = smoother(animator.detect_keypoints(self.preprocess(torch.stack(crops))))
-            if relative:
-                if reference is None:
-                    reference = keypoints[0]
-                    movement_scale = animator.movement_scale(plan.source, reference, adapt_scale)
-                keypoints = animator.transfer_keypoints(plan.source, keypoints, reference, movement_scale)
-            frames = from_model_range(animator.render(plan.source, keypoints).sample.float()).cpu()
-            if plan.background is not None:
-                return paste_back(plan.background, frames, plan.paste_box, plan.mask)
-            return resize_to(frames, plan.output_size)
-
-        batch: list[torch.Tensor] = []
-        for frame in driving:
-            if plan.driving_box is not None:
-                frame = self._crop_driving(frame, plan.driving_box)
-            batch.append(resize_to(frame[None], self.sample_size)[0])
-            if len(batch) == batch_size:
-                yield render(batch)
-                batch = []
-        if batch:
-            yield render(batch)
-
-    def _animate(self, source_image, driving_video, *, relative, adapt_scale, reference_frame, find_best_frame,
-                 crop, smoothing, batch_size, output_size) -> tuple[_DrivingVideo, Iterator[torch.Tensor]]:
-        if batch_size < 1:
-            raise UserInputError(f"batch_size must be at least 1, got {batch_size}")
-        if not 0.0 <= smoothing <= 1.0:
-            raise UserInputError(f"smoothing must be between 0 and 1, got {smoothing}")
-        if output_size is not None and output_size < 2:
-            raise UserInputError(f"output_size must be at least 2 pixels, got {output_size}")
-        driving = _DrivingVideo(driving_video, reread=crop or (find_best_frame and relative))
-        plan, movement_scale = self._plan(
-            source_image, driving, relative=relative, adapt_scale=adapt_scale, reference_frame=reference_frame,
-            find_best_frame=find_best_frame, crop=crop, output_size=output_size,
-        )
-        batches = self._render(plan, driving, relative=relative, adapt_scale=adapt_scale,
-                               movement_scale=movement_scale, smoothing=smoothing, batch_size=batch_size)
-        return driving, batches
-
-    @torch.inference_mode()
+    # Entry points ------------------------------------------------------------------------------
     @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         source_image: ImageInput,
-        driving_video: DrivingVideo,
+        driving_video: DrivingVideoInput,
         *,
         relative: bool = True,
         adapt_scale: bool = True,
         reference_frame: ImageInput | None = None,
         find_best_frame: bool = False,
-        crop: bool = False,
+        crop: bool = True,
         smoothing: float = 0.0,
         batch_size: int = 4,
         output_size: int | None = None,
@@ -439,7 +420,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         Args:
             source_image: the face to animate: a PIL image (any mode: grayscale, RGBA, 16-bit), a numpy
                 array ``(H, W[, C])`` (uint8, uint16 or float in ``[0, 1]``), a tensor ``[C, H, W]`` in
-                ``[0, 1]`` or an image path.
+                ``[0, 1]`` or an image path. Photos are turned upright by their EXIF orientation.
             driving_video: a video file path, a sequence or iterator of such images, a tensor
                 ``[T, 3, H, W]`` in ``[0, 1]`` or an array ``[T, H, W, 3]``. Files are decoded frame by frame.
             relative: transfer the driving motion *relative* to a reference driving frame onto the
@@ -450,15 +431,15 @@ class TalkingHeadPipeline(DiffusionPipeline):
             reference_frame: the driving frame whose pose matches the source (default: the first driving frame).
             find_best_frame: in relative mode, use as reference the driving frame whose normalised face
                 landmarks are closest to the source's (needs the ``[face]`` extra; about 50 ms per frame).
-            crop: detect the face in the source and in the driving video, animate square face crops
-                (one fixed box per video) and paste the result back into the full source image with
-                a feathered edge. ``False`` (the default here) expects pre-cropped faces, which are
-                resized to the model size as they are.
+            crop: find the face in the source photo and in the driving video, animate square face crops
+                (one fixed box per video) and paste the result back into the photo with a feathered
+                edge (the default: any photo and video work). ``False`` for inputs that already are
+                square face crops framed like the training data; they are resized to the model size.
             smoothing: temporal smoothing of the driving keypoints, 0 (off) to 1 (strongest); see
                 :class:`~mcc_hf.motion.smoothing.KeypointSmoother`.
             batch_size: driving frames rendered per forward pass.
-            output_size: height of the output frames. Default: the source's height with ``crop``
-                (the width keeps the source's aspect ratio), else the model size.
+            output_size: height of the output frames. Default: with ``crop`` the photo's height, at most
+                1080 (the width keeps the photo's aspect ratio); without, the model size.
             output_type: ``"pil"``, ``"np"`` or ``"pt"`` (see :class:`TalkingHeadPipelineOutput`).
             return_dict: return a :class:`TalkingHeadPipelineOutput` instead of a tuple.
 
@@ -468,25 +449,25 @@ class TalkingHeadPipeline(DiffusionPipeline):
 
         Examples:
         """
-        driving, batches = self._animate(
-            source_image, driving_video, relative=relative, adapt_scale=adapt_scale, reference_frame=reference_frame,
-            find_best_frame=find_best_frame, crop=crop, smoothing=smoothing, batch_size=batch_size,
-            output_size=output_size,
-        )
+        self.check_inputs(relative=relative, reference_frame=reference_frame, find_best_frame=find_best_frame,
+                          smoothing=smoothing, batch_size=batch_size, output_size=output_size, output_type=output_type)
+        driving = DrivingVideo(driving_video, rereadable=crop or find_best_frame)
         outputs = []
-        with self._progress(driving.num_frames, "animating") as progress:
-            for frames in batches:
-                outputs.append(frames)
-                progress.update(len(frames))
-        if not outputs:
-            raise InvalidInputError("no driving frames were given")
-        frames = postprocess(torch.cat(outputs), output_type)
-        self.maybe_free_model_hooks()
+        with self._inference():
+            plan = self.plan_animation(source_image, driving, relative=relative, adapt_scale=adapt_scale,
+                                       reference_frame=reference_frame, find_best_frame=find_best_frame, crop=crop,
+                                       smoothing=smoothing, output_size=output_size)
+            with self._progress(driving.num_frames, "animating") as progress:
+                for frames in self.render(plan, driving, batch_size):
+                    outputs.append(plan.composer(frames).cpu())
+                    progress.update(len(frames))
+            if not outputs:
+                raise InvalidInputError("no driving frames were given")
+            frames = postprocess(torch.cat(outputs), output_type)
         if not return_dict:
             return (frames,)
         return TalkingHeadPipelineOutput(frames=frames)
 
-    @torch.inference_mode()
     def animate_to_file(
         self,
         source_image: ImageInput,
@@ -506,21 +487,20 @@ class TalkingHeadPipeline(DiffusionPipeline):
         r"""Animate ``source_image`` with a driving video file and write the result as a video file.
 
         Frames are decoded, animated and encoded batch by batch, so memory stays flat however long
-        the video is. The output has the driving video's fps and (with ``keep_audio``) its audio
-        track. The file appears only when complete: frames go to a hidden temporary file in the same
-        folder, renamed to ``output_path`` at the end; on any error nothing is left behind.
+        the video is (and, with ``crop``, however large the photo: only the face region is computed).
+        The output has the driving video's fps and (with ``keep_audio``) its audio. The file appears
+        only when complete: frames go to a hidden temporary file in the same folder, renamed to
+        ``output_path`` at the end; on any error, ``Ctrl-C``, ``SIGTERM`` or ``SIGHUP`` nothing is left behind.
 
         Args:
-            source_image: the face to animate (see :meth:`__call__`); with ``crop`` any photo with a face,
-                of any size or aspect ratio.
+            source_image: the face to animate (see :meth:`__call__`); with ``crop`` any photo with a face.
             driving_video: path of the driving video (any format FFmpeg reads).
             output_path: the video to write: ``.mp4``, ``.m4v``, ``.mov`` or ``.mkv`` (H.264). An existing
-                file is replaced.
-            relative, adapt_scale, find_best_frame, smoothing, batch_size: see :meth:`__call__`.
-            crop: see :meth:`__call__`; on by default here. Pass ``False`` for a pre-cropped face and video.
+                file is replaced; the source or driving file itself is refused.
+            relative, adapt_scale, find_best_frame, crop, smoothing, batch_size: see :meth:`__call__`.
             output_size: height of the output video (even sizes are needed for H.264: an odd last
-                row or column is dropped). Default: the source's height with ``crop``, else the model size.
-            keep_audio: copy the driving video's audio track (AAC, MP3, ... as is; other codecs re-encoded to AAC).
+                row or column is dropped). Default: see :meth:`__call__`.
+            keep_audio: copy the driving video's audio (re-encoded where the container needs it).
             callback: called as ``callback(frames_done, total_frames_or_None)`` after each batch.
 
         Returns:
@@ -531,21 +511,127 @@ class TalkingHeadPipeline(DiffusionPipeline):
                 f"animate_to_file needs the driving video as a file path, got {type(driving_video).__name__}; "
                 "call the pipeline directly for frames in memory"
             )
-        driving, batches = self._animate(
-            source_image, driving_video, relative=relative, adapt_scale=adapt_scale, reference_frame=None,
-            find_best_frame=find_best_frame, crop=crop, smoothing=smoothing, batch_size=batch_size,
-            output_size=output_size,
-        )
-        total = driving.num_frames
-        with VideoWriter(output_path, driving.info.fps, audio_from=driving.path if keep_audio else None) as writer, \
-                self._progress(total, "animating") as progress:
-            for frames in batches:
-                writer.write(to_uint8(frames))
-                progress.update(len(frames))
-                if callback is not None:
-                    callback(writer.num_frames, total)
-        self.maybe_free_model_hooks()
+        output_path = check_output_path(output_path, inputs=(source_image, driving_video))
+        self.check_inputs(relative=relative, find_best_frame=find_best_frame, smoothing=smoothing,
+                          batch_size=batch_size, output_size=output_size)
+        driving = DrivingVideo(driving_video)
+        with terminate_on_signals(), self._inference():
+            plan = self.plan_animation(source_image, driving, relative=relative, adapt_scale=adapt_scale,
+                                       reference_frame=None, find_best_frame=find_best_frame, crop=crop,
+                                       smoothing=smoothing, output_size=output_size)
+            check_frame_size(plan.composer.output_size[1], plan.composer.output_size[0])
+            audio = driving.path if keep_audio else None
+            with VideoWriter(output_path, driving.info.fps, audio_from=audio) as writer, \
+                    self._progress(driving.num_frames, "animating") as progress:
+                for frames in self.render(plan, driving, batch_size):
+                    writer.write(plan.composer.to_uint8(frames))
+                    progress.update(len(frames))
+                    if callback is not None:
+                        callback(writer.num_frames, driving.num_frames)
         return AnimateToFileResult(
             path=os.fspath(output_path), num_frames=writer.num_frames, fps=float(driving.info.fps),
             has_audio=writer.has_audio, width=writer.width, height=writer.height,
         )
+
+    def stream(
+        self,
+        source_image: ImageInput,
+        frames: Iterable[ImageInput],
+        *,
+        relative: bool = True,
+        adapt_scale: bool = True,
+        reference_frame: ImageInput | None = None,
+        crop: bool = True,
+        smoothing: float = 0.0,
+        output_size: int | None = None,
+        fps: float = DEFAULT_FPS,
+        output_type: Literal["pil", "np", "pt"] = "pt",
+    ) -> Iterator[torch.Tensor | np.ndarray | PIL.Image.Image]:
+        r"""Animate driving frames as they arrive (e.g. from a camera): yields each animated frame as soon
+        as it is rendered (batch 1, no look-ahead).
+
+        Relative motion, adapt-scale, smoothing, crop and paste-back work as in :meth:`__call__`. The
+        motion reference is ``reference_frame`` or else the first frame; with ``crop`` the driving face
+        box is found on that first frame and kept (there is no look-ahead to scan the video). For a
+        "recalibrate" button, use :meth:`live` and call ``set_reference()``.
+
+        Yields:
+            One frame at a time: ``[3, H, W]`` float tensor in ``[0, 1]`` (``"pt"``), ``[H, W, 3]`` float
+            array (``"np"``) or a PIL image (``"pil"``).
+        """
+        session = self.live(source_image, relative=relative, adapt_scale=adapt_scale, reference_frame=reference_frame,
+                            crop=crop, smoothing=smoothing, output_size=output_size, fps=fps, output_type=output_type)
+        for frame in frames:
+            yield session(frame)
+
+    def live(self, source_image: ImageInput, *, relative: bool = True, adapt_scale: bool = True,
+             reference_frame: ImageInput | None = None, crop: bool = True, smoothing: float = 0.0,
+             output_size: int | None = None, fps: float = DEFAULT_FPS,
+             output_type: Literal["pil", "np", "pt"] = "pt") -> "LiveAnimation":
+        """A :class:`LiveAnimation`: call it with one driving frame at a time (see :meth:`stream`)."""
+        self.check_inputs(relative=relative, reference_frame=reference_frame, smoothing=smoothing,
+                          output_size=output_size, output_type=output_type)
+        with self._inference():
+            photo = self.prepare_source(source_image, crop=crop, output_size=output_size)
+        smoother = KeypointSmoother(smoothing, fps=fps)
+        motion = MotionTransfer(photo.source, relative=relative, adapt_scale=adapt_scale, smoother=smoother)
+        session = LiveAnimation(self, AnimationPlan(photo.source, photo.composer, None, motion), crop=crop,
+                                output_type=output_type)
+        if reference_frame is not None:
+            session.set_reference(reference_frame)
+        return session
+
+
+class LiveAnimation:
+    """Animates one driving frame at a time on a prepared source (see :meth:`TalkingHeadPipeline.live`).
+
+    With ``crop``, the driving face box is found on the first frame (or the reference frame) and kept
+    until :meth:`set_reference` is called again.
+    """
+
+    def __init__(self, pipe: TalkingHeadPipeline, plan: AnimationPlan, *, crop: bool, output_type: str):
+        self.pipe = pipe
+        self.plan = plan
+        self.crop = crop
+        self.output_type = output_type
+        self._cropper = FaceCropper() if crop else None
+        #: Seconds the last frame spent in each stage: ``prepare`` (load, crop, resize), ``keypoints``
+        #: (detection, smoothing, relative motion), ``render`` (dense motion and generator) and
+        #: ``compose`` (resize or paste-back, output conversion). On a GPU the stages run asynchronously,
+        #: so only their sum is meaningful there.
+        self.timings: dict[str, float] = {}
+
+    def set_reference(self, frame: ImageInput | None = None) -> None:
+        """Measure the motion from ``frame`` from now on; ``None``: from the next frame (recalibrate).
+        With ``crop`` the driving face box is found again on that frame."""
+        self.plan.motion.set_reference(None)
+        if self.crop:
+            self.plan.driving_box = None
+        if frame is not None:
+            with self.pipe._inference():
+                image = self._framed(load_image(frame))
+                reference = self.pipe.animator.detect_keypoints(self.pipe.preprocess(image[None]))
+            self.plan.motion.set_reference(reference)
+
+    def _framed(self, frame: torch.Tensor) -> torch.Tensor:
+        if self.crop and self.plan.driving_box is None:
+            face = self._cropper.detect(to_uint8(frame[None])[0])
+            if face is None:
+                raise NoFaceFoundError("no face found in the driving frame; face the camera, or use crop=False")
+            self.plan.driving_box = face_crop_box([face], tuple(frame.shape[-2:]))
+        return frame if self.plan.driving_box is None else crop_driving_frame(frame, self.plan.driving_box)
+
+    def __call__(self, frame: ImageInput):
+        """One driving frame -> one animated frame (see :meth:`TalkingHeadPipeline.stream` for the types)."""
+        laps = [time.perf_counter()]
+        with self.pipe._inference():
+            image = resize_to(self._framed(load_image(frame))[None], self.pipe.sample_size)[0]
+            laps.append(time.perf_counter())
+            keypoints = self.pipe._driving_keypoints(self.plan, [image])
+            laps.append(time.perf_counter())
+            rendered = self.pipe._render_keypoints(self.plan, keypoints)
+            laps.append(time.perf_counter())
+            output = postprocess(self.plan.composer(rendered).cpu(), self.output_type)[0]
+            laps.append(time.perf_counter())
+        self.timings = {stage: b - a for stage, a, b in zip(("prepare", "keypoints", "render", "compose"), laps, laps[1:])}
+        return output

@@ -4,7 +4,12 @@
 Run locally with ``python spaces_demo/app.py`` (serves http://127.0.0.1:7860, no share link, no
 analytics) or deploy the folder as a Hugging Face Space unchanged (the Space sets
 ``GRADIO_SERVER_NAME=0.0.0.0``). Settings come from environment variables, see :class:`SpaceSettings`
-and ``docs/space.md``.
+and ``docs/space.md`` (which also describes what the app defends against).
+
+The file reads top to bottom: the server's private folder (:class:`SessionFolder`, made before gradio
+is imported); settings; where inputs may come from and where rendering happens (:class:`UploadFolder`,
+:class:`WorkArea`); input checks; user-facing error messages; rendering (:class:`TalkingHeadDemo`); the
+user interface (:func:`build_demo`, one function per tab); :func:`main`.
 """
 
 from __future__ import annotations
@@ -18,23 +23,58 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import atexit  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Iterator, Mapping  # noqa: E402
 
-import av  # noqa: E402
+
+class SessionFolder:
+    """A private folder (mode 0700) for everything this server process writes, removed by :meth:`close`.
+
+    ``uploads/`` becomes gradio's upload and cache folder (``GRADIO_TEMP_DIR``): uploads, the example
+    copies and the results gradio serves. ``work/`` is the rendering scratch space (:class:`WorkArea`).
+    The folder is created inside ``GRADIO_TEMP_DIR`` when the operator set it, else in the system
+    temporary folder, so nothing of another process or an earlier run is ever inside it.
+    """
+
+    def __init__(self, base: str | os.PathLike | None = None):
+        base = Path(base or os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="mcc-space-", dir=base)).resolve()
+        self.uploads = self.root / "uploads"
+        self.work = self.root / "work"
+        self.uploads.mkdir()
+        self.work.mkdir()
+
+    def use_for_gradio(self) -> None:
+        """Point gradio at ``uploads/``: best before gradio is imported (it reads ``GRADIO_TEMP_DIR`` then for
+        a few files), at the latest before the app is built (each block reads it when created)."""
+        os.environ["GRADIO_TEMP_DIR"] = str(self.uploads)
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+#: The running server's private folder. As a script it is made here, before gradio is imported: gradio
+#: reads ``GRADIO_TEMP_DIR`` once, at import, for some of its files.
+SESSION: SessionFolder | None = None
+if __name__ == "__main__":
+    SESSION = SessionFolder()
+    SESSION.use_for_gradio()
+
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 
-from mcc_hf.errors import UserInputError  # noqa: E402
+from mcc_hf.errors import NoFaceFoundError, UserInputError  # noqa: E402
 from mcc_hf.image_processing import IMAGE_EXTENSIONS  # noqa: E402
-from mcc_hf.video import VIDEO_EXTENSIONS  # noqa: E402
+from mcc_hf.video import VIDEO_EXTENSIONS, probe_video, read_frames  # noqa: E402
 
 logger = logging.getLogger("mcc_hf.space")
 
@@ -42,6 +82,8 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MOTION_MODES = ("Relative", "Absolute")
 #: Output size choices: (label, side in pixels); 0 means "let the pipeline decide".
 OUTPUT_SIZES = (("Auto", 0), ("256 px", 256), ("512 px", 512))
+#: The only image decoders the source image may use (Pillow format names; JPEG covers multi-picture JPEGs).
+SOURCE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
 
 
 def _env_number(environ: Mapping[str, str], name: str, default: float, kind: type = float) -> Any:
@@ -66,20 +108,27 @@ class SpaceSettings:
         device: ``MCC_HF_DEVICE``: ``cpu`` or ``cuda``; unset: ``cuda`` when available, else ``cpu``.
         max_upload_mb: ``MCC_SPACE_MAX_UPLOAD_MB``: largest accepted upload, per file (default 20).
         max_seconds: ``MCC_SPACE_MAX_SECONDS``: longest accepted driving video (default 20).
+        max_fps: ``MCC_SPACE_MAX_FPS``: highest accepted driving frame rate (default 60).
+        max_frames: ``MCC_SPACE_MAX_FRAMES``: most frames a driving video may have (default 600: 20 s at 30 fps).
         max_image_side: ``MCC_SPACE_MAX_IMAGE_SIDE``: largest source width or height in pixels (default 4096).
         concurrency: ``MCC_SPACE_CONCURRENCY``: videos rendered at the same time (default 1).
         queue_size: ``MCC_SPACE_QUEUE_SIZE``: requests allowed to wait in the queue (default 16).
         batch_size: ``MCC_SPACE_BATCH_SIZE``: driving frames per forward pass (default 4).
+        file_lifetime: ``MCC_SPACE_FILE_LIFETIME``: seconds an upload or result is kept on the server
+            (default 3600); a sweep every ``file_lifetime / 6`` seconds (at most 10 minutes) deletes older ones.
     """
 
     model: str | None = None
     device: str | None = None
     max_upload_mb: float = 20.0
     max_seconds: float = 20.0
+    max_fps: float = 60.0
+    max_frames: int = 600
     max_image_side: int = 4096
     concurrency: int = 1
     queue_size: int = 16
     batch_size: int = 4
+    file_lifetime: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "SpaceSettings":
@@ -88,42 +137,136 @@ class SpaceSettings:
             device=environ.get("MCC_HF_DEVICE") or None,
             max_upload_mb=_env_number(environ, "MCC_SPACE_MAX_UPLOAD_MB", cls.max_upload_mb),
             max_seconds=_env_number(environ, "MCC_SPACE_MAX_SECONDS", cls.max_seconds),
+            max_fps=_env_number(environ, "MCC_SPACE_MAX_FPS", cls.max_fps),
+            max_frames=_env_number(environ, "MCC_SPACE_MAX_FRAMES", cls.max_frames, int),
             max_image_side=_env_number(environ, "MCC_SPACE_MAX_IMAGE_SIDE", cls.max_image_side, int),
             concurrency=_env_number(environ, "MCC_SPACE_CONCURRENCY", cls.concurrency, int),
             queue_size=_env_number(environ, "MCC_SPACE_QUEUE_SIZE", cls.queue_size, int),
             batch_size=_env_number(environ, "MCC_SPACE_BATCH_SIZE", cls.batch_size, int),
+            file_lifetime=_env_number(environ, "MCC_SPACE_FILE_LIFETIME", cls.file_lifetime, int),
         )
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    @property
+    def scratch_seconds(self) -> int:
+        """How long a finished request's scratch folder is kept (gradio copies the results out at once)."""
+        return min(60, max(10, self.file_lifetime))
+
+    @property
+    def delete_cache(self) -> tuple[int, int]:
+        """gradio's ``delete_cache``: ``(sweep every n seconds, delete files older than n seconds)``."""
+        return max(1, min(600, self.file_lifetime // 6)), self.file_lifetime
+
 
 # ----------------------------------------------------------------------------------------------
-# Input validation (cheap: headers and the first frame only, before any model work)
+# Files: inputs are read from the upload folder only; rendering happens in a scratch area
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DrivingInfo:
-    """What probing a driving video found: its duration in seconds, frame rate and frame size."""
+class UploadFolder:
+    """The folder gradio stores this server's uploads in: the only place the handler reads inputs from.
 
-    seconds: float
-    fps: float
-    width: int
-    height: int
-    has_audio: bool
+    gradio checks ``FileData`` inputs that carry ``meta`` against its upload folder itself, but not an
+    image sent without ``meta``, and the handler receives the raw payloads (``preprocess=False``). So
+    every input path is checked here again, the same way whatever is wrong with it: a path outside the
+    folder, a missing file, a folder and an expired upload get one message, and whether a path outside
+    the folder exists is never even looked up.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(os.path.realpath(root))
+
+    @classmethod
+    def of_gradio(cls) -> "UploadFolder":
+        """The folder gradio uses now (``GRADIO_TEMP_DIR``, else ``<tmp>/gradio``)."""
+        from gradio.utils import get_upload_folder
+
+        return cls(get_upload_folder())
+
+    def resolve(self, payload: Any, what: str) -> Path:
+        """The real path of an uploaded file from a ``FileData`` dict (or a path string). Raises ``gr.Error``."""
+        path = payload.get("path") if isinstance(payload, Mapping) else payload
+        if path is None or path == "":
+            raise gr.Error(f"Please add a {what} first.", title="Missing input")
+        refused = gr.Error(
+            f"The {what} is not a file uploaded to this page, or it has expired; please upload it again.",
+            title="Upload not found",
+        )
+        if not isinstance(path, str) or "\x00" in path:
+            raise refused
+        try:
+            real = Path(os.path.realpath(path))
+            inside = real != self.root and real.is_relative_to(self.root)
+            if not (inside and real.is_file()):  # is_file() only runs for paths inside the folder
+                raise refused
+        except OSError:  # e.g. a name too long
+            raise refused from None
+        return real
 
 
-def uploaded_path(payload: Any, what: str) -> Path:
-    """The server-side path of an uploaded file (a gradio ``FileData`` dict or a path string)."""
-    path = payload.get("path") if isinstance(payload, Mapping) else payload
-    if not path:
-        raise gr.Error(f"Please add a {what} first.", title="Missing input")
-    path = Path(path)
-    if not path.is_file():
-        raise gr.Error(f"The uploaded {what} is no longer on the server; please upload it again.", title="Missing input")
-    return path
+class WorkArea:
+    """Private scratch folders for rendered videos, one per request, under a single root.
+
+    A failed request's folder is removed at once; a finished one is kept ``keep_seconds`` (gradio copies
+    the returned files into its own cache right after the handler returns) and then removed by the next
+    sweep: one runs when a request starts and, with ``sweep_every``, on a background thread. Without
+    ``root`` a temporary root is made and removed when the process exits.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, keep_seconds: float = 60.0,
+                 sweep_every: float | None = None):
+        if root is None:
+            root = tempfile.mkdtemp(prefix="mcc-space-work-")
+            atexit.register(shutil.rmtree, root, True)
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.keep_seconds = keep_seconds
+        self._active: set[Path] = set()
+        self._lock = threading.Lock()
+        if sweep_every:
+            threading.Thread(target=self._sweep_forever, args=(sweep_every,), name="mcc-space-sweep",
+                             daemon=True).start()
+
+    def sweep(self) -> None:
+        now = time.time()
+        with self._lock:
+            for folder in self.root.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if folder not in self._active and now - folder.stat().st_mtime > self.keep_seconds:
+                        shutil.rmtree(folder, ignore_errors=True)
+
+    def _sweep_forever(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            if not self.root.is_dir():  # removed at shutdown
+                return
+            try:
+                self.sweep()
+            except OSError as e:
+                logger.warning("could not sweep %s: %s", self.root, e)
+
+    @contextlib.contextmanager
+    def request(self) -> Iterator[Path]:
+        self.sweep()
+        folder = Path(tempfile.mkdtemp(dir=self.root))
+        with self._lock:
+            self._active.add(folder)
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            with self._lock:
+                self._active.discard(folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks (cheap: file headers only, before any model work)
+# ----------------------------------------------------------------------------------------------
 
 
 def check_file_size(path: Path, what: str, settings: SpaceSettings) -> None:
@@ -136,10 +279,18 @@ def check_file_size(path: Path, what: str, settings: SpaceSettings) -> None:
 
 
 def check_source_image(path: Path, settings: SpaceSettings) -> tuple[int, int]:
-    """Validate the source image file; return its ``(width, height)``. Raises ``gr.Error``."""
+    """Validate the source image file; return its ``(width, height)``. Raises ``gr.Error``.
+
+    Only the decoders in :data:`SOURCE_FORMATS` are used (not, e.g., Pillow's EPS reader, which runs
+    Ghostscript), and the size is checked from the header before the pixels are decoded.
+    """
+    invalid = gr.Error("The source file is not an image that can be read (use a PNG, JPEG or WebP photo of a face).",
+                       title="Invalid image")
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise invalid
     check_file_size(path, "source image", settings)
     try:
-        with PIL.Image.open(path) as image:
+        with PIL.Image.open(path, formats=SOURCE_FORMATS) as image:
             width, height = image.size
             if width > settings.max_image_side or height > settings.max_image_side:
                 raise gr.Error(
@@ -150,81 +301,157 @@ def check_source_image(path: Path, settings: SpaceSettings) -> tuple[int, int]:
             image.load()
     except gr.Error:
         raise
-    except (PIL.UnidentifiedImageError, OSError, ValueError, PIL.Image.DecompressionBombError):
-        raise gr.Error(
-            "The source file is not an image that can be read (use a PNG, JPEG or WebP photo of a face).",
-            title="Invalid image",
-        ) from None
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError):
+        raise invalid from None
     return width, height
 
 
-def _stream_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / av.time_base
-    return None
+@dataclass(frozen=True)
+class DrivingInfo:
+    """What checking a driving video found: its length, frame rate, frame count and size, and whether it has sound."""
+
+    seconds: float
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    has_audio: bool
 
 
-def probe_driving_video(path: Path, settings: SpaceSettings) -> DrivingInfo:
-    """Validate the driving video (size, container, duration, first frame). Raises ``gr.Error``."""
-    check_file_size(path, "driving video", settings)
-    invalid = gr.Error(
-        "The driving file is not a video that can be decoded (use an MP4, WebM or MOV clip).", title="Invalid video"
+def too_many_frames(count: int | str, settings: SpaceSettings) -> gr.Error:
+    return gr.Error(
+        f"The driving video has {count} frames; this Space accepts up to {settings.max_frames} frames "
+        f"(for example {settings.max_frames / 30:.3g} s at 30 fps). Trim it and try again.",
+        title="Video too long",
     )
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise invalid
-            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
-                raise gr.Error("The driving file is a still image; please upload a video.", title="Invalid video")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            seconds = _stream_seconds(container, stream)
-            if seconds is None:  # no duration in the headers: count packets (no decoding)
-                packets = sum(1 for packet in container.demux(stream) if packet.size)
-                seconds = packets / fps if fps else None
-                container.seek(0)
-            if seconds is not None and seconds > settings.max_seconds:
-                raise gr.Error(
-                    f"The driving video is {seconds:.1f} s long; this Space accepts up to "
-                    f"{settings.max_seconds:g} s. Trim it and try again.",
-                    title="Video too long",
-                )
-            first = next(container.decode(stream), None)
-            if first is None:
-                raise gr.Error("The driving video has no frames.", title="Invalid video")
-            width, height = first.width, first.height
-            has_audio = bool(container.streams.audio)
-    except gr.Error:
-        raise
-    except (av.FFmpegError, OSError, ValueError, StopIteration):
-        raise invalid from None
-    if seconds is None or fps <= 0:
+
+
+def count_frames(path: Path, limit: int) -> int:
+    """Decode the video to count its frames, stopping after ``limit + 1`` (for containers that declare no count)."""
+    count = 0
+    for _ in read_frames(path):
+        count += 1
+        if count > limit:
+            break
+    return count
+
+
+def check_driving_video(path: Path, settings: SpaceSettings) -> DrivingInfo:
+    """Validate the driving video (type, size, frame rate, duration, frame count). Raises ``gr.Error``.
+
+    Only files named like videos are opened: FFmpeg picks its demuxer from the content and the name, and
+    some demuxers (HLS playlists) read the other files or URLs a file names.
+
+    The frame count is what rendering costs, so it is always known before rendering: from the header
+    (MP4, MOV, AVI) or, where the container declares none (WebM, Matroska), by decoding up to one frame
+    past the limit. The frame-rate limit applies to videos that declare their frame count: a WebM
+    recorded by a browser declares no frame rate either, and reads as its timestamp resolution (1000 fps).
+    """
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        raise gr.Error("The driving file is a still image; please upload a video.", title="Invalid video")
+    invalid = gr.Error("The driving file is not a video that can be decoded (use an MP4, WebM or MOV clip).",
+                       title="Invalid video")
+    if suffix not in VIDEO_EXTENSIONS:
         raise invalid
-    if max(width, height) > settings.max_image_side:
+    check_file_size(path, "driving video", settings)
+    try:
+        info = probe_video(path)
+    except UserInputError:
+        raise invalid from None
+    fps = float(info.fps)
+    declared = info.num_frames is not None
+    if declared and fps > settings.max_fps:
         raise gr.Error(
-            f"The driving video is {width} x {height} pixels; the largest side accepted is "
+            f"The driving video runs at {fps:g} fps; this Space accepts up to {settings.max_fps:g} fps. "
+            "Save it at a lower frame rate and try again.",
+            title="Frame rate too high",
+        )
+    if max(info.width, info.height) > settings.max_image_side:
+        raise gr.Error(
+            f"The driving video is {info.width} x {info.height} pixels; the largest side accepted is "
             f"{settings.max_image_side} pixels.",
             title="Video too large",
         )
-    return DrivingInfo(seconds=seconds, fps=fps, width=width, height=height, has_audio=has_audio)
+    num_frames = info.num_frames
+    if not declared:
+        try:
+            num_frames = count_frames(path, settings.max_frames)
+        except UserInputError:
+            raise invalid from None
+    seconds = num_frames / fps
+    if seconds > settings.max_seconds:
+        raise gr.Error(
+            f"The driving video is {seconds:.1f} s long; this Space accepts up to "
+            f"{settings.max_seconds:g} s. Trim it and try again.",
+            title="Video too long",
+        )
+    if num_frames > settings.max_frames:
+        raise too_many_frames(num_frames if declared else f"more than {settings.max_frames}", settings)
+    return DrivingInfo(seconds=seconds, fps=fps, num_frames=num_frames, width=info.width, height=info.height,
+                       has_audio=info.has_audio)
 
 
-def parse_options(motion: Any, output_size: Any) -> tuple[bool, int | None]:
-    """``(relative, output_size)`` from the UI values; raises ``gr.Error`` for values outside the choices."""
-    if motion not in MOTION_MODES:
-        raise gr.Error(f"Motion must be one of {', '.join(MOTION_MODES)}, got {motion!r}.", title="Invalid option")
-    sizes = {value for _, value in OUTPUT_SIZES}
-    if output_size in (None, ""):
-        output_size = 0
+def check_audio_track(path: Path, info: DrivingInfo, folder: Path) -> None:
+    """Copy the driving video's audio into a one-frame scratch video, the way the result gets it, so an
+    audio track that cannot be copied or converted is reported as such before any frame is rendered."""
+    if not info.has_audio:
+        return
+    from mcc_hf.video import VideoWriter
+
+    trial = folder / "audio-check.mp4"
     try:
-        size = int(output_size)
+        with VideoWriter(trial, info.fps, audio_from=path, preset="ultrafast") as writer:
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+    except (ValueError, OSError) as e:  # FFmpeg errors are ValueError / OSError; UserInputError is a ValueError
+        logger.warning("the driving video's audio cannot be used: %s", e)
+        raise gr.Error(
+            "The driving video's audio track could not be copied into the result (its sound data cannot be "
+            "decoded or converted to AAC). Save the clip with AAC sound, or without sound, and try again.",
+            title="Unsupported audio",
+        ) from None
+    finally:
+        trial.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """The options of the UI, validated; their fields are keyword arguments of ``animate_to_file``.
+
+    A new option is a field here, a parameter of :meth:`from_ui` (in the order of the UI's inputs) and a
+    control in :func:`option_controls`.
+    """
+
+    relative: bool = True
+    adapt_scale: bool = True
+    find_best_frame: bool = False
+    crop: bool = True
+    smoothing: float = 0.0
+    output_size: int | None = None
+
+    @classmethod
+    def from_ui(cls, motion: Any = "Relative", adapt_scale: Any = True, find_best_frame: Any = False, crop: Any = True,
+                smoothing: Any = 0.0, output_size: Any = 0) -> "RenderOptions":
+        """Options from the UI values; raises ``gr.Error`` for values outside the offered choices."""
+        if motion not in MOTION_MODES:
+            raise gr.Error(f"Motion must be one of {', '.join(MOTION_MODES)}, got {motion!r}.", title="Invalid option")
+        return cls(relative=motion == "Relative", adapt_scale=bool(adapt_scale), find_best_frame=bool(find_best_frame),
+                   crop=bool(crop), smoothing=parse_smoothing(smoothing), output_size=parse_output_size(output_size))
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_output_size(value: Any) -> int | None:
+    """The output height (``None``: automatic); raises ``gr.Error`` for values outside :data:`OUTPUT_SIZES`."""
+    sizes = {size for _, size in OUTPUT_SIZES}
+    try:
+        size = int(value if value not in (None, "") else 0)
     except (TypeError, ValueError):
         size = -1
     if size not in sizes:
-        raise gr.Error(f"Output size must be one of {sorted(sizes)}, got {output_size!r}.", title="Invalid option")
-    return motion == "Relative", size or None
+        raise gr.Error(f"Output size must be one of {sorted(sizes)}, got {value!r}.", title="Invalid option")
+    return size or None
 
 
 def parse_smoothing(value: Any) -> float:
@@ -239,7 +466,23 @@ def parse_smoothing(value: Any) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# Model, scratch space and rendering
+# Messages for the user: never a server path
+# ----------------------------------------------------------------------------------------------
+
+# An absolute (or home-relative) POSIX path: two or more parts, or one part with an extension.
+_SERVER_PATH = re.compile(r"(?<![\w.~/])~?/(?:[\w.@+~-]+/)+[\w.@+~-]*|(?<![\w.~/])/[\w@+~-]+\.\w+")
+
+
+def without_paths(message: str, names: Mapping[Path, str] | None = None) -> str:
+    """``message`` with the given files replaced by their names for the user and any other absolute path
+    replaced by ``[server path]``."""
+    for path, name in (names or {}).items():
+        message = message.replace(str(path), name)
+    return _SERVER_PATH.sub("[server path]", message)
+
+
+# ----------------------------------------------------------------------------------------------
+# Model and rendering
 # ----------------------------------------------------------------------------------------------
 
 
@@ -270,44 +513,6 @@ class PipelineHolder:
             return self._pipe
 
 
-class WorkArea:
-    """Private scratch folders for rendered videos, one per request, under a single temporary root.
-
-    A failed request's folder is removed at once; a finished one is kept ``keep_seconds`` (gradio copies
-    the returned files into its own cache right after the handler returns) and removed by a later
-    request's sweep. The root is removed when the process exits.
-    """
-
-    def __init__(self, keep_seconds: float = 600.0):
-        self.root = Path(tempfile.mkdtemp(prefix="mcc-space-"))
-        self.keep_seconds = keep_seconds
-        self._active: set[Path] = set()
-        self._lock = threading.Lock()
-        atexit.register(shutil.rmtree, self.root, True)
-
-    def sweep(self) -> None:
-        now = time.time()
-        with self._lock:
-            for folder in self.root.iterdir():
-                if folder not in self._active and now - folder.stat().st_mtime > self.keep_seconds:
-                    shutil.rmtree(folder, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def request(self) -> Iterator[Path]:
-        self.sweep()
-        folder = Path(tempfile.mkdtemp(dir=self.root))
-        with self._lock:
-            self._active.add(folder)
-        try:
-            yield folder
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        finally:
-            with self._lock:
-                self._active.discard(folder)
-
-
 def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
     """Resize an ``(H, W, 3)`` uint8 image to ``height`` rows keeping its aspect (even width)."""
     width = max(2, round(image.shape[1] * height / image.shape[0] / 2) * 2)
@@ -320,10 +525,10 @@ def write_comparison(source: Path, driving: Path, result: Path, output: Path) ->
     The three panels share the result's height; the file appears only when complete. Returns the
     number of frames written.
     """
-    from mcc_hf.video import VideoWriter, probe_video, read_frames
+    from mcc_hf.video import VideoWriter
 
     info = probe_video(result)
-    with PIL.Image.open(source) as image:
+    with PIL.Image.open(source, formats=SOURCE_FORMATS) as image:
         still = _fit_height(np.asarray(image.convert("RGB")), info.height)
     with VideoWriter(output, info.fps, audio_from=result, crf=23) as writer:
         for driving_frame, result_frame in zip(read_frames(driving), read_frames(result)):
@@ -331,71 +536,93 @@ def write_comparison(source: Path, driving: Path, result: Path, output: Path) ->
     return writer.num_frames
 
 
-def frame_progress(progress: gr.Progress) -> Callable[[int, int | None], None]:
-    """A ``callback(frames_done, total)`` for ``animate_to_file`` that drives a ``gr.Progress`` bar."""
+def frame_progress(progress: gr.Progress, settings: SpaceSettings) -> Callable[[int, int | None], None]:
+    """A ``callback(frames_done, total)`` for ``animate_to_file`` that drives a ``gr.Progress`` bar, and
+    stops a video whose header under-declared its frames once it passes ``settings.max_frames``."""
 
     def callback(done: int, total: int | None) -> None:
+        if done > settings.max_frames:
+            raise too_many_frames(f"more than {settings.max_frames}", settings)
         progress((done, total), desc="Rendering frames", unit="frames")
 
     return callback
 
 
+def render_error(error: Exception, names: Mapping[Path, str]) -> gr.Error:
+    """The ``gr.Error`` for an exception raised while rendering (the exception itself goes to the log)."""
+    import av
+
+    if isinstance(error, NoFaceFoundError):
+        return gr.Error(
+            f"{str(error).split(';')[0].capitalize()}. Use a clearer, front-facing face, or untick 'Crop and paste "
+            "back' and 'Find best frame' if the inputs are already face crops.",
+            title="No face found",
+        )
+    if isinstance(error, UserInputError):
+        return gr.Error(without_paths(str(error), names), title="Cannot animate these inputs")
+    logger.error("rendering failed", exc_info=error)
+    if isinstance(error, av.FFmpegError):
+        return gr.Error(f"The driving video could not be decoded: {without_paths(str(error), names)}",
+                        title="Invalid video")
+    return gr.Error("Rendering failed because of an error on the server (it has been logged). Please try again.",
+                    title="Rendering failed")
+
+
 class TalkingHeadDemo:
-    """The request handler behind the UI and the ``/animate`` API endpoint."""
+    """The request handler behind the UI and the ``/animate`` API endpoint.
+
+    Args:
+        settings: the limits and model to serve.
+        pipelines: loads the model once; default: from ``settings``.
+        work: the rendering scratch space; default: a temporary folder.
+        uploads: where input files must be; default: gradio's upload folder when the handler is created.
+    """
 
     def __init__(self, settings: SpaceSettings, pipelines: PipelineHolder | None = None,
-                 work: WorkArea | None = None):
+                 work: WorkArea | None = None, uploads: UploadFolder | None = None):
         self.settings = settings
         self.pipelines = pipelines or PipelineHolder(settings)
-        self.work = work or WorkArea()
+        self.work = work or WorkArea(keep_seconds=settings.scratch_seconds)
+        self.uploads = uploads or UploadFolder.of_gradio()
 
     def animate(self, source: Any, driving: Any, motion: str = "Relative", adapt_scale: bool = True,
-                find_best_frame: bool = False, crop: bool = False, smoothing: float = 0.0, output_size: int = 0,
+                find_best_frame: bool = False, crop: bool = True, smoothing: float = 0.0, output_size: int = 0,
                 progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:
         """Validate the inputs, render the video and its comparison view.
 
         Returns ``(result_video_path, comparison_video_path, summary_markdown)``.
         """
-        source_path = uploaded_path(source, "source image")
-        driving_path = uploaded_path(driving, "driving video")
-        relative, size = parse_options(motion, output_size)
-        smoothing = parse_smoothing(smoothing)
+        source_path = self.uploads.resolve(source, "source image")
+        driving_path = self.uploads.resolve(driving, "driving video")
+        options = RenderOptions.from_ui(motion, adapt_scale, find_best_frame, crop, smoothing, output_size)
         check_source_image(source_path, self.settings)
-        info = probe_driving_video(driving_path, self.settings)
-
-        progress(0, desc="Loading the model")
-        try:
-            pipe = self.pipelines.get()
-        except UserInputError as e:  # ModelLoadingError
-            logger.error("model loading failed: %s", e)
-            raise gr.Error(f"The model could not be loaded: {e}", title="Model unavailable") from None
-        from mcc_hf.errors import NoFaceFoundError
+        info = check_driving_video(driving_path, self.settings)
 
         with self.work.request() as folder:
-            result_path = folder / "result.mp4"
+            check_audio_track(driving_path, info, folder)
+            progress(0, desc="Loading the model")
+            try:
+                pipe = self.pipelines.get()
+            except UserInputError as e:  # ModelLoadingError
+                logger.error("model loading failed: %s", e)
+                raise gr.Error(f"The model could not be loaded: {without_paths(str(e))}",
+                               title="Model unavailable") from None
+            names = {source_path: "the source image", driving_path: "the driving video"}
             started = time.perf_counter()
             try:
                 result = pipe.animate_to_file(
-                    str(source_path), str(driving_path), str(result_path),
-                    relative=relative, adapt_scale=bool(adapt_scale), find_best_frame=bool(find_best_frame),
-                    crop=bool(crop), smoothing=smoothing, batch_size=self.settings.batch_size, output_size=size,
-                    keep_audio=True, callback=frame_progress(progress),
+                    str(source_path), str(driving_path), str(folder / "result.mp4"), **options.pipeline_kwargs(),
+                    batch_size=self.settings.batch_size, keep_audio=True,
+                    callback=frame_progress(progress, self.settings),
                 )
-            except NoFaceFoundError as e:
-                raise gr.Error(
-                    f"{str(e).split(';')[0].capitalize()}. Use a clearer, front-facing face, or untick 'Crop and paste "
-                    "back' and 'Find best frame' if the inputs are already face crops.",
-                    title="No face found",
-                ) from None
-            except UserInputError as e:
-                message = str(e).replace(str(source_path), "the source image").replace(str(driving_path), "the driving video")
-                raise gr.Error(message, title="Cannot animate these inputs") from None
-            except av.FFmpegError as e:
-                raise gr.Error(f"The driving video could not be decoded: {e}", title="Invalid video") from None
-            seconds = time.perf_counter() - started
-            progress(1.0, desc="Composing the comparison view")
-            comparison_path = folder / "comparison.mp4"
-            write_comparison(source_path, driving_path, Path(result.path), comparison_path)
+                seconds = time.perf_counter() - started
+                progress(1.0, desc="Composing the comparison view")
+                comparison_path = folder / "comparison.mp4"
+                write_comparison(source_path, driving_path, Path(result.path), comparison_path)
+            except gr.Error:
+                raise
+            except Exception as e:
+                raise render_error(e, names) from None
 
         summary = (
             f"**{result.num_frames} frames** ({info.seconds:.1f} s) at {result.fps:g} fps, "
@@ -418,13 +645,24 @@ video (or record them with your webcam), then press **Animate**.
 """
 
 LIMITS = """
-Limits: files up to {mb:g} MB, driving videos up to {seconds:g} s, images up to {side} px per side.
-The driving video's sound track is kept. Uploads and results are deleted from the server after about an hour.
+Limits: files up to {mb:g} MB; driving videos up to {seconds:g} s, {fps:g} fps and {frames} frames;
+images up to {side} px per side. The driving video's sound track is kept. Uploads and results are deleted
+from the server after {lifetime}.
 """
 
 
+def _duration_words(seconds: int) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "an hour" if hours == 1 else f"{hours} hours"
+    if seconds >= 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds} seconds"
+
+
 def example_rows() -> list[list[Any]]:
-    face, portrait, clip = (EXAMPLES_DIR / name for name in ("astronaut-face.jpg", "astronaut.jpg", "astronaut-nod.mp4"))
+    names = ("astronaut-face.jpg", "astronaut.jpg", "astronaut-nod.mp4")
+    face, portrait, clip = (EXAMPLES_DIR / name for name in names)
     if not all(path.is_file() for path in (face, portrait, clip)):
         return []
     return [
@@ -433,79 +671,104 @@ def example_rows() -> list[list[Any]]:
     ]
 
 
+def option_controls() -> list[gr.components.Component]:
+    """The option controls, in the order of :meth:`RenderOptions.from_ui`'s parameters."""
+    motion = gr.Radio(list(MOTION_MODES), value="Relative", label="Motion transfer",
+                      info="Relative: move the source as the driving face moves from its first "
+                           "(or best) frame. Absolute: copy the driving pose as it is.",
+                      elem_id="motion")
+    adapt_scale = gr.Checkbox(value=True, label="Adapt scale",
+                              info="Scale the motion to the size of the source face.", elem_id="adapt-scale")
+    find_best_frame = gr.Checkbox(value=False, label="Find best frame",
+                                  info="Start from the driving frame whose pose best matches the "
+                                       "source (needs a detectable face).",
+                                  elem_id="find-best-frame")
+    crop = gr.Checkbox(value=True, label="Crop and paste back",
+                       info="Detect the face, animate the crop and paste it back into the full "
+                            "picture (for un-cropped photos and videos).",
+                       elem_id="crop")
+    smoothing = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Temporal smoothing",
+                          info="Smooth the driving motion over time against jitter (0 = off).", elem_id="smoothing")
+    output_size = gr.Radio([(label, value) for label, value in OUTPUT_SIZES], value=0, label="Output height",
+                           elem_id="output-size",
+                           info="Auto: the source's height with crop and paste-back, else the model's size.")
+    return [motion, adapt_scale, find_best_frame, crop, smoothing, output_size]
+
+
+def video_tab(settings: SpaceSettings, handler: TalkingHeadDemo) -> None:
+    """Source image + driving video file -> result and side-by-side videos (the ``/animate`` endpoint)."""
+    with gr.Row():
+        with gr.Column():
+            source = gr.Image(label="Source face", type="filepath", sources=["upload", "webcam", "clipboard"],
+                              elem_id="source", height=280)
+            driving = gr.Video(label="Driving video", sources=["upload", "webcam"], include_audio=True,
+                               elem_id="driving", height=280)
+            with gr.Accordion("Options", open=True):
+                options = option_controls()
+            button = gr.Button("Animate", variant="primary", elem_id="animate")
+            gr.Markdown(LIMITS.format(mb=settings.max_upload_mb, seconds=settings.max_seconds, fps=settings.max_fps,
+                                      frames=settings.max_frames, side=settings.max_image_side,
+                                      lifetime=_duration_words(settings.file_lifetime)))
+        with gr.Column():
+            result = gr.Video(label="Result", interactive=False, elem_id="result", height=320)
+            comparison = gr.Video(label="Side by side: source | driving | result", interactive=False,
+                                  elem_id="comparison", height=240)
+            summary = gr.Markdown(elem_id="summary")
+    inputs = [source, driving, *options]
+    rows = example_rows()
+    if rows:
+        gr.Examples(rows, inputs=inputs, label="Examples (NASA portrait, public domain)")
+    # preprocess=False: the handler validates the raw uploads itself (UploadFolder, then the file checks),
+    # so a bad file gets a clear message instead of a component preprocessing error. gradio still checks
+    # the inputs that carry FileData ``meta`` against its upload folder before the handler runs.
+    button.click(handler.animate, inputs=inputs, outputs=[result, comparison, summary], api_name="animate",
+                 preprocess=False, concurrency_limit=settings.concurrency)
+
+
 def build_demo(settings: SpaceSettings | None = None, handler: TalkingHeadDemo | None = None) -> gr.Blocks:
-    """Build the Gradio app (not launched)."""
+    """Build the Gradio app (not launched). Uploads and results older than ``settings.file_lifetime`` are
+    deleted by gradio's ``delete_cache`` sweep."""
     settings = settings or SpaceSettings.from_env()
     handler = handler or TalkingHeadDemo(settings)
-    with gr.Blocks(title="mcc-hf talking head", delete_cache=(600, 3600)) as demo:
+    with gr.Blocks(title="mcc-hf talking head", delete_cache=settings.delete_cache) as demo:
         gr.Markdown(DESCRIPTION)
-        with gr.Row():
-            with gr.Column():
-                source = gr.Image(label="Source face", type="filepath", sources=["upload", "webcam", "clipboard"],
-                                  elem_id="source", height=280)
-                driving = gr.Video(label="Driving video", sources=["upload", "webcam"], include_audio=True,
-                                   elem_id="driving", height=280)
-                with gr.Accordion("Options", open=True):
-                    motion = gr.Radio(list(MOTION_MODES), value="Relative", label="Motion transfer",
-                                      info="Relative: move the source as the driving face moves from its first "
-                                           "(or best) frame. Absolute: copy the driving pose as it is.",
-                                      elem_id="motion")
-                    adapt_scale = gr.Checkbox(value=True, label="Adapt scale",
-                                              info="Scale the motion to the size of the source face.",
-                                              elem_id="adapt-scale")
-                    find_best_frame = gr.Checkbox(value=False, label="Find best frame",
-                                                  info="Start from the driving frame whose pose best matches the "
-                                                       "source (needs a detectable face).",
-                                                  elem_id="find-best-frame")
-                    crop = gr.Checkbox(value=False, label="Crop and paste back",
-                                       info="Detect the face, animate the crop and paste it back into the full "
-                                            "picture (for un-cropped photos and videos).",
-                                       elem_id="crop")
-                    smoothing = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Temporal smoothing",
-                                          info="Smooth the driving motion over time against jitter (0 = off).",
-                                          elem_id="smoothing")
-                    output_size = gr.Radio([(label, value) for label, value in OUTPUT_SIZES], value=0,
-                                           label="Output height", elem_id="output-size",
-                                           info="Auto: the source's height with crop and paste-back, else the "
-                                                "model's size.")
-                button = gr.Button("Animate", variant="primary", elem_id="animate")
-                gr.Markdown(LIMITS.format(mb=settings.max_upload_mb, seconds=settings.max_seconds,
-                                          side=settings.max_image_side))
-            with gr.Column():
-                result = gr.Video(label="Result", interactive=False, elem_id="result", height=320)
-                comparison = gr.Video(label="Side by side: source | driving | result", interactive=False,
-                                      elem_id="comparison", height=240)
-                summary = gr.Markdown(elem_id="summary")
-        inputs = [source, driving, motion, adapt_scale, find_best_frame, crop, smoothing, output_size]
-        rows = example_rows()
-        if rows:
-            gr.Examples(rows, inputs=inputs, label="Examples (NASA portrait, public domain)")
-        # preprocess=False: the handler validates the raw uploads itself, so a bad file gets a clear
-        # message instead of a component preprocessing error.
-        button.click(handler.animate, inputs=inputs, outputs=[result, comparison, summary], api_name="animate",
-                     preprocess=False, concurrency_limit=settings.concurrency)
+        video_tab(settings, handler)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
 
 
 def main() -> None:
+    from mcc_hf.atomic import terminate_on_signals
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = SpaceSettings.from_env()
-    handler = TalkingHeadDemo(settings)
-    try:  # load now so a Space fails at start-up with a clear message, not on the first request
-        handler.pipelines.get()
-    except UserInputError as e:
-        sys.exit(f"error: {e} (set MCC_HF_MODEL to a pipeline folder or Hub id)")
-    demo = build_demo(settings, handler)
-    demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        share=False,
-        max_file_size=settings.max_upload_bytes,
-        allowed_paths=[],
-        show_error=False,
-    )
+    session = SESSION or SessionFolder()
+    session.use_for_gradio()
+    # SIGTERM / SIGHUP (Space restarts, `docker stop`) end the server like Ctrl-C, so the folder goes too.
+    with terminate_on_signals():
+        try:
+            settings = SpaceSettings.from_env()
+            work = WorkArea(session.work, keep_seconds=settings.scratch_seconds, sweep_every=settings.delete_cache[0])
+            handler = TalkingHeadDemo(settings, work=work, uploads=UploadFolder(session.uploads))
+            try:  # load now so a Space fails at start-up with a clear message, not on the first request
+                handler.pipelines.get()
+            except UserInputError as e:
+                sys.exit(f"error: {e} (set MCC_HF_MODEL to a pipeline folder or Hub id)")
+            demo = build_demo(settings, handler)
+            logger.info("uploads, results and scratch files live in %s (removed at exit)", session.root)
+            try:
+                demo.launch(
+                    server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                    server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                    share=False,
+                    max_file_size=settings.max_upload_bytes,
+                    allowed_paths=[],
+                    show_error=False,
+                )
+            finally:
+                demo.close()
+        finally:
+            session.close()
 
 
 if __name__ == "__main__":

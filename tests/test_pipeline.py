@@ -37,8 +37,8 @@ def test_round_trip_is_bit_exact(pipe, frames, tmp_path):
     assert (tmp_path / "generator" / "diffusion_pytorch_model.safetensors").is_file()
     loaded = TalkingHeadPipeline.from_pretrained(tmp_path)
     loaded.set_progress_bar_config(disable=True)
-    expected = pipe(source, driving, output_type="pt").frames
-    actual = loaded(source, driving, output_type="pt").frames
+    expected = pipe(source, driving, crop=False, output_type="pt").frames
+    actual = loaded(source, driving, crop=False, output_type="pt").frames
     assert torch.equal(expected, actual)
     for name in ("keypoint_detector", "dense_motion", "generator"):
         public = lambda m: {k: v for k, v in json.loads(m.to_json_string()).items() if not k.startswith("_")}  # noqa: E731
@@ -48,15 +48,15 @@ def test_round_trip_is_bit_exact(pipe, frames, tmp_path):
 
 def test_output_types(pipe, frames):
     driving, source = frames
-    pt = pipe(source, driving, output_type="pt").frames
+    pt = pipe(source, driving, crop=False, output_type="pt").frames
     assert pt.shape == (3, 3, 64, 64) and pt.dtype == torch.float32
     assert pt.min() >= 0 and pt.max() <= 1
-    np_frames = pipe(source, driving, output_type="np").frames
+    np_frames = pipe(source, driving, crop=False, output_type="np").frames
     assert np_frames.shape == (3, 64, 64, 3) and np_frames.dtype == np.float32
     np.testing.assert_allclose(np_frames, pt.permute(0, 2, 3, 1).numpy(), atol=1e-7)
-    pil = pipe(source, driving, output_type="pil").frames
+    pil = pipe(source, driving, crop=False, output_type="pil").frames
     assert len(pil) == 3 and all(isinstance(f, PIL.Image.Image) and f.size == (64, 64) for f in pil)
-    (tuple_frames,) = pipe(source, driving, output_type="pt", return_dict=False)
+    (tuple_frames,) = pipe(source, driving, crop=False, output_type="pt", return_dict=False)
     assert torch.equal(tuple_frames, pt)
 
 
@@ -65,7 +65,7 @@ def test_input_types_agree(pipe, frames):
     driving, source = frames
     driving = (driving * 255).round() / 255  # representable in uint8
     source = (source * 255).round() / 255
-    expected = pipe(source, driving, output_type="pt").frames
+    expected = pipe(source, driving, crop=False, output_type="pt").frames
     to_np = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
     as_uint8 = [to_np(f) for f in driving]
     as_pil = [PIL.Image.fromarray(f) for f in as_uint8]
@@ -76,37 +76,37 @@ def test_input_types_agree(pipe, frames):
         (to_np(source).astype(np.float32) / 255, as_float),
         (source, iter(list(driving))),
     ):
-        actual = pipe(src, drv, output_type="pt").frames
+        actual = pipe(src, drv, crop=False, output_type="pt").frames
         assert (actual - expected).abs().max() < 1e-5
 
 
 def test_larger_inputs_are_resized(pipe, frames):
     driving, source = frames
     big = torch.nn.functional.interpolate(driving, size=(96, 96), mode="bilinear", align_corners=False)
-    out = pipe(source, big, output_type="pt").frames
+    out = pipe(source, big, crop=False, output_type="pt").frames
     assert out.shape == (3, 3, 64, 64)
 
 
 def test_relative_and_absolute_differ(pipe, frames):
     driving, source = frames
-    relative = pipe(source, driving, output_type="pt", relative=True).frames
-    absolute = pipe(source, driving, output_type="pt", relative=False).frames
+    relative = pipe(source, driving, crop=False, output_type="pt", relative=True).frames
+    absolute = pipe(source, driving, crop=False, output_type="pt", relative=False).frames
     assert not torch.allclose(relative, absolute)
 
 
 def test_bad_inputs_are_named(pipe, frames, tmp_path):
     driving, source = frames
     with pytest.raises(UserInputError, match="no driving frames"):
-        pipe(source, [], output_type="pt")
+        pipe(source, [], crop=False, output_type="pt")
     with pytest.raises(UserInputError):
-        pipe(np.zeros((4, 4, 7), np.uint8), driving, output_type="pt")
+        pipe(np.zeros((4, 4, 7), np.uint8), driving, crop=False, output_type="pt")
     with pytest.raises((UserInputError, FileNotFoundError)):
-        pipe(str(tmp_path / "missing.png"), driving, output_type="pt")
+        pipe(str(tmp_path / "missing.png"), driving, crop=False, output_type="pt")
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(UserInputError):
-        pipe(str(tmp_path / "text.png"), driving, output_type="pt")
+        pipe(str(tmp_path / "text.png"), driving, crop=False, output_type="pt")
     with pytest.raises(ValueError, match="batch_size"):
-        pipe(source, driving, batch_size=0)
+        pipe(source, driving, crop=False, batch_size=0)
 
 
 def test_mismatched_components_are_refused():

@@ -8,6 +8,7 @@ downloads a browser (no ``playwright install``). Without them it skips, unless `
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from test_space import EXAMPLES, MAX_SECONDS, MAX_UPLOAD_MB, start_space, write_clip
+from test_space import EXAMPLES, MAX_FPS, MAX_SECONDS, MAX_UPLOAD_MB, start_space, write_clip
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -111,6 +112,43 @@ def test_generate_in_the_browser(page, space):
     page.screenshot(path=str(ARTIFACTS / "space-screenshot.png"), full_page=True)
 
 
+RECORD_WEBM = """async (milliseconds) => {
+  const canvas = document.createElement('canvas'); canvas.width = canvas.height = 64;
+  const context = canvas.getContext('2d');
+  const stream = canvas.captureStream(30);
+  const audio = new AudioContext(); const tone = audio.createOscillator();
+  const sink = audio.createMediaStreamDestination();
+  tone.connect(sink); tone.start(); stream.addTrack(sink.stream.getAudioTracks()[0]);
+  const recorder = new MediaRecorder(stream, {mimeType: 'video/webm'}); const chunks = [];
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  let i = 0;
+  const paint = () => { context.fillStyle = `hsl(${i++ * 12}, 80%, 50%)`; context.fillRect(0, 0, 64, 64); };
+  const timer = setInterval(paint, 33);
+  recorder.start(); await new Promise((done) => setTimeout(done, milliseconds)); recorder.stop();
+  await new Promise((done) => recorder.onstop = done); clearInterval(timer);
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let text = ''; for (const byte of bytes) text += String.fromCharCode(byte); return btoa(text);
+}"""
+
+
+def test_browser_recorded_webm_is_accepted(browser, page, tmp_path):
+    """What the webcam button uploads: a MediaRecorder WebM (VP8/VP9 + Opus) that declares no frame count
+    and no frame rate. The app counts its frames and renders it."""
+    recorder = browser.new_page()
+    clip = tmp_path / "video.mp4"  # the name gradio's webcam recorder gives its WebM
+    clip.write_bytes(base64.b64decode(recorder.evaluate(RECORD_WEBM, 800)))
+    recorder.close()
+    upload(page, EXAMPLES / "astronaut-face.jpg", clip)
+    page.locator("#animate").click()
+    page.wait_for_function(
+        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
+        " || document.querySelector('.toast-body')",
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    assert re.search(r"\d+ frames", page.locator("#summary").inner_text())
+
+
 def test_example_row_fills_the_inputs_and_renders(page):
     page.locator("#animate").wait_for()
     page.get_by_text("Examples (NASA portrait, public domain)").wait_for()
@@ -153,3 +191,22 @@ def test_oversized_upload_gets_a_clear_message(page, tmp_path):
     message = error_toast(page)
     assert "exceed the maximum allowed size" in message and "big.png" in message
     assert "Traceback" not in page.content()
+
+
+def test_high_frame_rate_gets_a_clear_message(page, tmp_path):
+    clip = write_clip(tmp_path / "fast.mp4", num_frames=1200, fps=600, size=16, audio=False)  # 2 s, 1200 frames
+    upload(page, EXAMPLES / "astronaut-face.jpg", clip)
+    page.locator("#animate").click()
+    assert f"runs at 600 fps; this Space accepts up to {MAX_FPS} fps" in error_toast(page)
+
+
+def test_broken_audio_toast_names_the_audio_and_no_server_path(page, space, tmp_path):
+    clip = write_clip(tmp_path / "broken-audio.mp4", num_frames=6, broken_audio=True)
+    upload(page, EXAMPLES / "astronaut-face.jpg", clip)
+    page.locator("#animate").click()
+    message = error_toast(page)
+    assert "audio track could not be copied" in message
+    assert str(space.files_base) not in message and not re.search(r"/(?:tmp|var|home|root|srv|work)/", message)
+    assert "Traceback" not in page.content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "space-audio-error.png"), full_page=True)

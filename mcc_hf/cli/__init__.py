@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "mcc_hf.cli.convert",
     "mcc_hf.cli.evaluate",
     "mcc_hf.cli.animate",
+    "mcc_hf.cli.live",
     "mcc_hf.cli.demo",
     "mcc_hf.cli.animate_batch",
     "mcc_hf.cli.export_onnx",
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mcc-hf",
         description="One-shot talking-head video generation with multi-scale compensatory codebooks (MCC).",
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    parser.add_argument("-v", "--verbose", "--debug", dest="verbose", action="store_true",
+                        help="show full tracebacks and debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -51,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    from ..errors import UserInputError
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    from ..errors import InvalidOptionError, UserInputError
 
     try:
         return int(args.func(args) or 0)
@@ -60,10 +62,17 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (UserInputError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:
-        if args.debug:
+        if args.verbose:
             raise
-        print(f"mcc-hf {args.command}: error: {e}", file=sys.stderr)
+        message = e.for_command_line() if isinstance(e, InvalidOptionError) else str(e)
+        print(f"mcc-hf {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if args.verbose:
+            raise
+        print(f"mcc-hf {args.command}: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(run again with --verbose for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

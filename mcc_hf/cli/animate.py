@@ -92,19 +92,17 @@ def _device(name: str):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..errors import UserInputError
-    from ..image_processing import load_image
+    from ..image_processing import image_size
     from ..loading import load_pipeline
+    from ..pipelines.pipeline_talking_head import TalkingHeadPipeline
     from ..video import check_output_path, probe_video
 
-    if args.batch_size < 1:
-        raise UserInputError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if not 0.0 <= args.smoothing <= 1.0:
-        raise UserInputError(f"--smoothing must be between 0 and 1, got {args.smoothing}")
-    # Check the inputs before the (slow) model load.
-    load_image(args.source)
+    # Check the options and the inputs before the (slow) model load.
+    TalkingHeadPipeline.check_inputs(relative=args.relative, find_best_frame=args.find_best_frame,
+                                     smoothing=args.smoothing, batch_size=args.batch_size, output_size=args.output_size)
+    image_size(args.source)
     probe_video(args.driving)
-    check_output_path(args.output)
+    check_output_path(args.output, inputs=(args.source, args.driving))
     device = _device(args.device)
 
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -12,6 +12,7 @@ from . import HelpFormatter
 logger = logging.getLogger(__name__)
 
 FACE_METRICS = ("akd", "mkr", "aed", "csim")
+DINO_METRICS = ("fd_dino", "dino_sim")
 
 
 def register(subparsers) -> None:
@@ -21,7 +22,8 @@ def register(subparsers) -> None:
         description=(
             "Animate test clips with a model and with baselines on the same frames, then write "
             "metrics.json, report.md, metrics.png and source|driving|result strips into OUTPUT. "
-            "Everything runs offline; LPIPS and FID are computed only when their weights are given."
+            "Everything runs offline; LPIPS, FID and the DINOv2 metrics are computed only when their weights are "
+            "given (a weights file is a local path or hf://owner/repo/path/in/repo)."
         ),
         formatter_class=HelpFormatter,
     )
@@ -48,11 +50,16 @@ def register(subparsers) -> None:
     parser.add_argument("--face-stride", type=int, default=1, metavar="N", help="measure faces on every N-th frame")
     parser.add_argument("--strip-frames", type=int, default=4, metavar="N", help="frames per strip PNG (0: no strips)")
     parser.add_argument("--lpips-backbone", default=None, metavar="FILE",
-                        help="VGG16 ImageNet weights, torchvision layout (.pth/.safetensors or hf://owner/repo/file)")
+                        help="VGG16 ImageNet weights, torchvision layout (.pth/.safetensors, or hf://owner/repo/path)")
     parser.add_argument("--lpips-heads", default=None, metavar="FILE",
-                        help="LPIPS linear heads (the lpips package's weights/v0.1/vgg.pth)")
+                        help="LPIPS linear heads (the lpips package's weights/v0.1/vgg.pth, or hf://owner/repo/path)")
     parser.add_argument("--fid-model", default=None, metavar="FILE",
-                        help="TorchScript Inception feature extractor (e.g. inception-2015-12-05.pt)")
+                        help="TorchScript Inception feature extractor (e.g. inception-2015-12-05.pt, or hf://owner/repo/path)")
+    parser.add_argument("--dino-model", default=None, metavar="ID_OR_DIR",
+                        help="transformers image backbone for FD_DINO and DINO_SIM: a Hub id such as "
+                             "facebook/dinov2-base, or a local folder (needs pip install \"mcc-hf[metrics]\")")
+    parser.add_argument("--dino-resolution", type=int, default=None, metavar="PX",
+                        help="input size of the DINO backbone (default: its image processor's crop size, 224 for DINOv2)")
     parser.add_argument("--device", default="cpu", help="torch device for the models")
     parser.add_argument("--batch-size", type=int, default=4, help="driving frames per forward pass")
     parser.set_defaults(func=run)
@@ -119,6 +126,30 @@ def _perceptual(args: argparse.Namespace, not_computed: dict[str, str]):
     return lpips, fid
 
 
+def _dino(args: argparse.Namespace, not_computed: dict[str, str]):
+    """The DINO feature extractor, or ``None`` with the reason in ``not_computed``. A Hub model that
+    cannot be fetched (offline and not cached) is reported as not computed; a bad local folder is an error."""
+    from ..errors import ModelLoadingError, UserInputError
+
+    if args.dino_resolution is not None and args.dino_resolution < 14:
+        raise UserInputError(f"dino-resolution must be at least 14, got {args.dino_resolution}")
+    if not args.dino_model:
+        reason = ("no DINOv2 model given (--dino-model, e.g. facebook/dinov2-base); none ships with the installable "
+                  "packages and random weights would give meaningless numbers")
+        not_computed.update(dict.fromkeys(DINO_METRICS, reason))
+        return None
+    from ..evaluation.dino import DINOFeatures, is_local
+
+    try:
+        return DINOFeatures.from_pretrained(args.dino_model, device=args.device, resolution=args.dino_resolution)
+    except ModelLoadingError as e:
+        if is_local(args.dino_model):
+            raise
+        not_computed.update(dict.fromkeys(DINO_METRICS, str(e)))
+        logger.warning("FD_DINO and DINO_SIM are not computed: %s", e)
+        return None
+
+
 def _face_measurer(args: argparse.Namespace, not_computed: dict[str, str]):
     from ..errors import ModelLoadingError
     from ..evaluation.faces import FaceMeasurer
@@ -138,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import UserInputError
-    from ..evaluation.report import write_report
+    from ..evaluation.report import overall_table, write_report
     from ..evaluation.runner import EvaluationSettings, evaluate
 
     if args.face_resolution < 32:
@@ -159,19 +190,21 @@ def run(args: argparse.Namespace) -> int:
         strip_frames=args.strip_frames,
     )
     lpips, fid = _perceptual(args, not_computed)
+    dino = _dino(args, not_computed)
     measurer = _face_measurer(args, not_computed)
     output = Path(args.output)  # created when the first file is written
     result = evaluate(
-        contenders, settings, face_measurer=measurer, lpips=lpips, fid=fid, not_computed=not_computed,
+        contenders, settings, face_measurer=measurer, lpips=lpips, fid=fid, dino=dino, not_computed=not_computed,
         strip_dir=output / "strips",
     )
     run_info = {"model": args.model, "baselines": args.baseline or ["static"], "device": args.device,
                 "batch_size": args.batch_size, "lpips_backbone": args.lpips_backbone,
-                "lpips_heads": args.lpips_heads, "fid_model": args.fid_model}
+                "lpips_heads": args.lpips_heads, "fid_model": args.fid_model, "dino_model": args.dino_model,
+                "dino_resolution": dino.resolution if dino is not None else args.dino_resolution}
     paths = write_report(result, output, extra=run_info)
-    report = paths["report"].read_text(encoding="utf-8")
-    overall = report.split("## Overall", 1)[1].split("\n\n", 2)[1]
-    print(overall)
+    print(overall_table(result))
+    if result.not_computed:
+        print(f"not computed: {', '.join(m.upper() for m in result.not_computed)} (reasons in {paths['report']})")
     for name, why in result.skipped.items():
         print(f"skipped {name}: {why}")
     print(f"wrote {paths['report']}, {paths['metrics']}, {paths['chart']} and {len(result.videos)} strip(s) in {output / 'strips'}")

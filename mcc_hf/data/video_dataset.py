@@ -12,11 +12,14 @@ the identity is chosen at random, two frame indices are drawn uniformly with rep
 flip) with p = 0.5. Optional colour and hue jitter change both frames alike.
 
 Randomness depends only on ``(seed, epoch, index)``, so an epoch is reproducible whatever the
-number of loader workers or processes, which makes resumed training follow the same data.
+number of loader workers or processes, which makes resumed training follow the same data. A sample
+whose frames cannot be decoded (a clip corrupt half-way through) is logged and replaced by a sample
+of another item, drawn from ``(seed, epoch, index, attempt)``: the replacement is reproducible too.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -26,10 +29,14 @@ import torch
 
 from ..errors import InvalidInputError, UserInputError
 from ..image_processing import IMAGE_EXTENSIONS, load_image, resize_to, to_model_range
-from ..video import VIDEO_EXTENSIONS
+from ..video import VIDEO_EXTENSIONS, probe_video, read_frames
 
 __all__ = ["VideoPairDataset", "VideoSource", "find_videos", "identity_of", "read_video_frames"]
 
+logger = logging.getLogger(__name__)
+
+#: How many other samples an item tries when its own cannot be decoded, before the dataset gives up.
+MAX_REPLACEMENTS = 10
 
 
 def identity_of(name: str) -> str:
@@ -48,43 +55,32 @@ def _frame_files(folder: str) -> list[str]:
 
 
 def read_video_frames(path: str, indices: Sequence[int]) -> dict[int, np.ndarray]:
-    """Decode the frames ``indices`` of a video file with PyAV.
+    """Decode the frames ``indices`` of a video file (with :func:`mcc_hf.video.read_frames`).
 
     Returns ``{index: HxWx3 uint8 RGB array}``. Decoding stops after the largest index; an index
     past the real end of the stream (containers sometimes over-report) gets the last frame.
-    """
-    import av
 
+    Raises:
+        InvalidInputError: naming the file, when it cannot be opened, holds no frame or its data is corrupt.
+    """
     wanted = sorted(set(int(i) for i in indices))
     frames: dict[int, np.ndarray] = {}
     last = None
+    decoder = read_frames(path)
     try:
-        with av.open(path) as container:
-            for i, frame in enumerate(container.decode(video=0)):
-                if i in wanted:
-                    frames[i] = frame.to_ndarray(format="rgb24")
-                last = (i, frame)
-                if i >= wanted[-1]:
-                    break
-    except (av.error.FFmpegError, OSError, ValueError) as e:  # type: ignore[attr-defined]
-        raise InvalidInputError(f"cannot decode video {path}: {e}") from e
-    if last is None:
-        raise InvalidInputError(f"video {path} has no decodable frames")
-    tail = last[1].to_ndarray(format="rgb24")
-    return {i: frames.get(i, tail) for i in wanted}
+        for i, last in enumerate(decoder):
+            if i in wanted:
+                frames[i] = last
+            if i >= wanted[-1]:
+                break
+    finally:
+        decoder.close()
+    return {i: frames.get(i, last) for i in wanted}
 
 
 def _count_video_frames(path: str) -> int:
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            if stream.frames and stream.frames > 0:
-                return int(stream.frames)
-            return sum(1 for _ in container.decode(video=0))
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:  # type: ignore[attr-defined]
-        raise InvalidInputError(f"cannot read video {path}: {e}") from e
+    """The frame count the container declares, else the number of frames decoded."""
+    return probe_video(path).num_frames or sum(1 for _ in read_frames(path))
 
 
 @dataclass(frozen=True)
@@ -98,15 +94,25 @@ class VideoSource:
     def is_frame_folder(self) -> bool:
         return os.path.isdir(self.path)
 
+    def frame_files(self) -> list[str]:
+        """The image files of a frame folder, sorted by name."""
+        return _frame_files(self.path)
+
     def num_frames(self) -> int:
         if self.is_frame_folder:
-            return len(_frame_files(self.path))
+            return len(self.frame_files())
         return _count_video_frames(self.path)
 
     def read(self, indices: Sequence[int]) -> list[torch.Tensor]:
-        """The frames at ``indices`` as ``[3, H, W]`` float tensors in ``[0, 1]``."""
+        """The frames at ``indices`` as ``[3, H, W]`` float tensors in ``[0, 1]``.
+
+        Raises:
+            InvalidInputError: naming the file, when a frame cannot be read.
+        """
         if self.is_frame_folder:
-            files = _frame_files(self.path)
+            files = self.frame_files()
+            if max(indices) >= len(files):
+                raise InvalidInputError(f"{self.path} now holds {len(files)} frames, fewer than when it was counted")
             return [load_image(files[i]) for i in indices]
         decoded = read_video_frames(self.path, indices)
         return [load_image(decoded[int(i)]) for i in indices]
@@ -156,6 +162,8 @@ class VideoPairDataset(torch.utils.data.Dataset):
             both frames (0 disables it). With few identities it keeps the generator from memorising
             skin and background colours instead of copying them from the source.
         seed: base of the per-item random streams.
+        videos: the videos to draw from instead of all those under ``root`` (e.g. the readable ones
+            :func:`~mcc_hf.data.check_videos` returned).
 
     Items are dicts with ``"source"`` and ``"driving"``: ``[3, resolution, resolution]`` float32 in ``[-1, 1]``.
     """
@@ -172,6 +180,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         color_jitter: float = 0.0,
         hue_jitter: float = 0.0,
         seed: int = 0,
+        videos: Sequence[VideoSource] | None = None,
     ):
         if repeats < 1:
             raise UserInputError(f"repeats must be at least 1, got {repeats}")
@@ -179,7 +188,9 @@ class VideoPairDataset(torch.utils.data.Dataset):
             raise UserInputError(f"color_jitter must be in [0, 1), got {color_jitter}")
         if not 0 <= hue_jitter <= 0.5:
             raise UserInputError(f"hue_jitter must be in [0, 0.5], got {hue_jitter}")
-        self.videos = find_videos(root, split)
+        self.videos = list(videos) if videos is not None else find_videos(root, split)
+        if not self.videos:
+            raise UserInputError(f"no videos to train on in {root}")
         self.resolution = resolution
         self.id_sampling = id_sampling
         self.repeats = repeats
@@ -194,6 +205,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
             groups.setdefault(video.identity if id_sampling else video.path, []).append(video)
         self.items: list[list[VideoSource]] = [groups[key] for key in sorted(groups)]
         self._frame_counts: dict[str, int] = {}
+        self._reported: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.items) * self.repeats
@@ -240,6 +252,21 @@ class VideoPairDataset(torch.utils.data.Dataset):
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         candidates = self._item(index)
+        for attempt in range(MAX_REPLACEMENTS + 1):
+            try:
+                return self._pair(candidates, rng)
+            except InvalidInputError as error:
+                self._report(error)
+                failure = error
+            # A replacement depends only on (seed, epoch, index, attempt): resumed runs draw the same one.
+            rng = np.random.default_rng([self.seed, self.epoch, index, 2, attempt])
+            candidates = self.items[rng.integers(len(self.items))]
+        raise InvalidInputError(
+            f"item {index} and its {MAX_REPLACEMENTS} replacement samples all failed to decode; the last error: {failure}"
+        )
+
+    def _pair(self, candidates: list[VideoSource], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Draw a video of ``candidates``, two of its frames and their augmentation from ``rng``."""
         video = candidates[rng.integers(len(candidates))]
         indices = np.sort(rng.integers(0, self._frame_count(video), size=2))
         frames = torch.stack(video.read([int(i) for i in indices]))  # [2, 3, H, W] in [0, 1]
@@ -254,3 +281,10 @@ class VideoPairDataset(torch.utils.data.Dataset):
             frames = self._rotate_hue(frames, rng)
         frames = to_model_range(frames)
         return {"source": frames[0].contiguous(), "driving": frames[1].contiguous()}
+
+    def _report(self, error: InvalidInputError) -> None:
+        """Log a sample that could not be read: a warning the first time for each message, then at debug level."""
+        message = str(error)
+        level = logging.DEBUG if message in self._reported else logging.WARNING
+        self._reported.add(message)
+        logger.log(level, "replacing a training sample: %s", message)

@@ -50,6 +50,6 @@ class PipelineContender(Contender):
 
     def animate(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
         frames = self.pipeline(
-            source, driving, relative=self.relative, batch_size=self.batch_size, output_type="pt"
+            source, driving, relative=self.relative, crop=False, batch_size=self.batch_size, output_type="pt"
         ).frames
         return resize_to(frames.float().cpu(), tuple(driving.shape[-2:]))

@@ -2,20 +2,19 @@
 """LPIPS and FID, computed only from weights the user supplies (no pretrained backbone ships in a
 wheel, and scores from random weights would be meaningless, so nothing here initialises one).
 
-- LPIPS (VGG16 variant of Zhang et al. 2018): the VGG16 ``features`` convolutions are defined
-  here (torchvision is not needed); load ImageNet VGG16 weights in torchvision's key layout
+- LPIPS (VGG16 variant of Zhang et al. 2018) on the shared VGG trunk (:mod:`mcc_hf.evaluation.vgg`,
+  torchvision is not needed): load ImageNet VGG16 weights in torchvision's key layout
   (``features.0.weight`` ...) and the LPIPS linear heads (``lin0.model.1.weight`` ... as in the
   ``lpips`` package's ``weights/v0.1/vgg.pth``).
 - FID: a TorchScript Inception feature extractor called as ``model(images_uint8, return_features=True)``
   returning ``[N, 2048]`` (the interface of NVIDIA's ``inception-2015-12-05.pt`` used by StyleGAN2-ADA
   and clean-fid).
 
-Weights are given as a local file or a Hub file ``hf://owner/repo/path/in/repo``.
+Weights are read with :mod:`mcc_hf.evaluation.weights`: a local file, or a Hub file
+``hf://owner/repo[@revision]/path/in/repo``.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import torch
@@ -23,80 +22,40 @@ from torch import nn
 
 from ..errors import ModelLoadingError
 from ..image_processing import to_uint8
+from .vgg import VGGTrunk
+from .weights import load_state_dict, resolve_weights
 
-__all__ = ["FIDFeatures", "LPIPSVGG", "frechet_distance", "load_lpips", "resolve_weights"]
+__all__ = ["FIDFeatures", "LPIPSVGG", "frechet_distance", "load_lpips"]
 
-# VGG16 "features" in torchvision's layout: ints are 3x3 convolutions (+ ReLU), "M" a 2x2 max pool.
-_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-# Indices (in the features Sequential) of the ReLUs LPIPS taps: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
+# Indices (in the VGG16 features) of the ReLUs LPIPS taps: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
 _TAPS = (3, 8, 15, 22, 29)
 _TAP_CHANNELS = (64, 128, 256, 512, 512)
 # LPIPS input scaling (applied to images in [-1, 1]).
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
 
-
-def resolve_weights(spec: str) -> str:
-    """A local file path, or ``hf://owner/repo/path`` downloaded (or read from the cache) with huggingface_hub."""
-    if spec.startswith("hf://"):
-        parts = spec[len("hf://"):].split("/", 2)
-        if len(parts) != 3 or not all(parts):
-            raise ModelLoadingError(f"a Hub weights file is written hf://owner/repo/path/in/repo, got {spec!r}")
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return hf_hub_download(repo_id=f"{parts[0]}/{parts[1]}", filename=parts[2])
-        except Exception as e:  # noqa: BLE001  (network, auth, missing file: all reported the same way)
-            raise ModelLoadingError(f"cannot fetch {spec}: {str(e).splitlines()[0]}") from e
-    path = os.path.expanduser(spec)
-    if not os.path.isfile(path):
-        raise ModelLoadingError(f"weights file not found: {spec}")
-    return path
+LPIPS_HELP = (
+    "LPIPS needs --lpips-backbone (ImageNet VGG16 weights, torchvision layout) and --lpips-heads (the lpips "
+    "package's weights/v0.1/vgg.pth), each a local file or a Hub file hf://owner/repo/path/in/repo"
+)
+FID_HELP = "FID needs --fid-model: a TorchScript Inception feature extractor, a local file or hf://owner/repo/path/in/repo"
 
 
-def _load_state_dict(path: str) -> dict[str, torch.Tensor]:
-    try:
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            return load_file(path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise ModelLoadingError(f"cannot read weights from {path}: {str(e).splitlines()[0]}") from e
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelLoadingError(f"{path} does not hold a state dict")
-    return state
-
-
-class LPIPSVGG(nn.Module):
+class LPIPSVGG(VGGTrunk):
     """LPIPS distance with a VGG16 backbone: unit-normalised features of five ReLU layers, squared
     differences weighted per channel by the linear heads, averaged over space and summed over layers."""
 
+    weights_help = LPIPS_HELP
+
     def __init__(self):
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = 3
-        for item in _VGG16:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=False)]
-                channels = item
-        self.features = nn.Sequential(*layers)
-        self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in _TAP_CHANNELS)
+        super().__init__("vgg16", num_layers=_TAPS[-1] + 1)
+        self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in _TAP_CHANNELS).requires_grad_(False)
         self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1), persistent=False)
 
     def _taps(self, images: torch.Tensor) -> list[torch.Tensor]:
         x = ((images * 2 - 1) - self.shift) / self.scale
-        taps = []
-        for index, layer in enumerate(self.features[: _TAPS[-1] + 1]):
-            x = layer(x)
-            if index in _TAPS:
-                taps.append(x / (x.square().sum(1, keepdim=True).sqrt() + 1e-10))
-        return taps
+        return [a / (a.square().sum(1, keepdim=True).sqrt() + 1e-10) for a in self.activations(x, _TAPS)]
 
     @torch.no_grad()
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -110,32 +69,28 @@ class LPIPSVGG(nn.Module):
 
     def load_weights(self, backbone: dict[str, torch.Tensor], heads: dict[str, torch.Tensor]) -> None:
         """Load torchvision-layout VGG16 weights and LPIPS heads; every parameter must be present."""
-        features = {k[len("features."):]: v for k, v in backbone.items() if k.startswith("features.")}
-        missing, _ = self.features.load_state_dict(features, strict=False)
-        if missing:
-            raise ModelLoadingError(f"the VGG16 weights lack {len(missing)} tensors (e.g. features.{missing[0]})")
+        self.load_features(backbone, "the VGG16 weights")
         for index, head in enumerate(self.heads):
             key = next((k for k in (f"lin{index}.model.1.weight", f"lin{index}.weight") if k in heads), None)
             if key is None:
-                raise ModelLoadingError(f"the LPIPS heads lack lin{index}.model.1.weight")
+                raise self._error(f"the LPIPS heads lack lin{index}.model.1.weight")
+            if heads[key].numel() != head.weight.numel():
+                raise self._error(f"the LPIPS head lin{index} has {heads[key].numel()} weights, VGG16 needs {head.weight.numel()}")
             head.weight.data.copy_(heads[key].reshape(head.weight.shape))
 
 
 def load_lpips(backbone: str, heads: str, device: str | torch.device = "cpu") -> LPIPSVGG:
     """LPIPS-VGG from a VGG16 state dict file and an LPIPS heads file (paths or ``hf://`` files)."""
     model = LPIPSVGG()
-    try:
-        model.load_weights(_load_state_dict(resolve_weights(backbone)), _load_state_dict(resolve_weights(heads)))
-    except RuntimeError as e:  # shape mismatch from load_state_dict / copy_
-        raise ModelLoadingError(f"the LPIPS weights do not fit VGG16: {str(e).splitlines()[0]}") from e
-    return model.eval().to(device)
+    model.load_weights(load_state_dict(backbone, LPIPS_HELP), load_state_dict(heads, LPIPS_HELP))
+    return model.to(device)
 
 
 class FIDFeatures:
     """Inception pool features from a TorchScript file (``model(uint8 [N, 3, H, W], return_features=True)``)."""
 
     def __init__(self, weights: str, device: str | torch.device = "cpu", batch_size: int = 16):
-        path = resolve_weights(weights)
+        path = resolve_weights(weights, FID_HELP)
         try:
             self.model = torch.jit.load(path, map_location=device).eval()
         except Exception as e:  # noqa: BLE001

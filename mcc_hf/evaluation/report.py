@@ -25,12 +25,13 @@ import torch
 
 from ..atomic import atomic_file
 from ..image_processing import resize_to, to_uint8
-from .runner import METRICS, EvaluationResult
+from .results import METRICS, POOLED_METRICS, EvaluationResult
 
-__all__ = ["versions", "write_chart", "write_metrics_json", "write_report", "write_report_markdown", "write_strip"]
+__all__ = ["overall_table", "versions", "write_chart", "write_metrics_json", "write_report", "write_report_markdown", "write_strip"]
 
 STRIP_MIN_SIZE = 128
-_PACKAGES = ("mcc-hf", "torch", "diffusers", "numpy", "dlib-bin", "face-recognition-models", "av", "matplotlib")
+_PACKAGES = ("mcc-hf", "torch", "diffusers", "numpy", "scipy", "dlib-bin", "face-recognition-models", "av", "matplotlib",
+             "transformers")
 
 
 def _atomic_write(path: Path, write) -> Path:
@@ -75,7 +76,8 @@ def write_metrics_json(result: EvaluationResult, path: Path, extra: dict | None 
         "run": extra or {},
         "versions": versions(),
         "contenders": result.contenders,
-        "metrics": {m: {"higher_is_better": METRICS[m][0], "description": METRICS[m][2]} for m in _metric_names(result)},
+        "metrics": {m: {"higher_is_better": METRICS[m].higher_is_better, "description": METRICS[m].description}
+                    for m in _metric_names(result)},
         "not_computed": result.not_computed,
         "frames": result.frames,
         "seconds": result.seconds,
@@ -97,7 +99,7 @@ def _format(metric: str, value: float) -> str:
         return "n/a"
     if math.isinf(value):
         return "inf"
-    return f"{value:.2f}" if metric in ("psnr", "akd", "fid") else f"{value:.4f}"
+    return f"{value:.2f}" if metric in ("psnr", "akd", "fid", "fd_dino") else f"{value:.4f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -105,11 +107,25 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _header(metric_names: list[str]) -> list[str]:
+    return ["contender"] + [f"{m.upper()} {'↑' if METRICS[m].higher_is_better else '↓'}" for m in metric_names]
+
+
+def overall_table(result: EvaluationResult) -> str:
+    """The overall scores as a Markdown table: one row per contender (the model first), one column per
+    metric (arrows say which way is better) and the seconds spent animating."""
+    metric_names = _metric_names(result)
+    rows = [
+        [name] + [_format(m, result.overall[name].get(m, math.nan)) for m in metric_names] + [f"{result.seconds[name]:.1f}"]
+        for name in result.contenders
+    ]
+    return "\n".join(_table(_header(metric_names) + ["seconds"], rows))
+
+
 def write_report_markdown(result: EvaluationResult, path: Path, chart: str | None = None) -> Path:
     """A readable summary: the overall table (model vs baselines), per-video tables and the strips."""
     settings = result.settings
     metric_names = _metric_names(result)
-    header = ["contender"] + [f"{m.upper()} {'↑' if METRICS[m][0] else '↓'}" for m in metric_names] + ["seconds"]
     lines = [
         f"# Evaluation: {settings.mode}",
         "",
@@ -121,23 +137,19 @@ def write_report_markdown(result: EvaluationResult, path: Path, chart: str | Non
     if settings.mode == "reconstruction":
         lines.append(f"Source: frame {settings.source_frame} of each clip (not scored); target: the clip's own frames.")
     else:
-        lines.append(f"Sources: images of `{settings.images}` in turn; AKD vs the driving frame, AED/CSIM vs the source image.")
-    lines += ["", "## Overall (mean over scored frames)", ""]
-    rows = [
-        [name] + [_format(m, result.overall[name].get(m, math.nan)) for m in metric_names] + [f"{result.seconds[name]:.1f}"]
-        for name in result.contenders
-    ]
-    lines += _table(header, rows)
+        lines.append(f"Sources: images of `{settings.images}` in turn; AKD vs the driving frame, AED/CSIM/DINO_SIM vs the source image.")
+    lines += ["", "## Overall (mean over scored frames)", "", overall_table(result)]
     lines += ["", "Contenders:", ""] + [f"- **{name}**: {text}" for name, text in result.contenders.items()]
     if result.not_computed:
         lines += ["", "Not computed:", ""] + [f"- {m.upper()}: {why}" for m, why in result.not_computed.items()]
     if chart:
         lines += ["", f"![metrics]({chart})"]
     lines += ["", "## Per video", ""]
+    metric_names = [m for m in metric_names if m not in POOLED_METRICS]  # computed over all clips only
     for video in result.videos:
         lines += [f"### {video.video}", "", f"source `{video.source}`, {video.scored_frames} scored frames", ""]
         rows = [[name] + [_format(m, video.metrics[name].get(m, math.nan)) for m in metric_names] for name in video.metrics]
-        lines += _table(header[:-1], rows)
+        lines += _table(_header(metric_names), rows)
         if video.strip:
             lines += ["", f"![{video.video}]({quote(video.strip)})"]
         lines.append("")
@@ -171,7 +183,7 @@ def write_chart(result: EvaluationResult, path: Path) -> Path:
             axis.annotate(_format(metric, value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                           ha="center", va="bottom", fontsize=8)
         axis.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-        axis.set_title(f"{metric.upper()} ({'higher' if METRICS[metric][0] else 'lower'} is better)", fontsize=9)
+        axis.set_title(f"{metric.upper()} ({'higher' if METRICS[metric].higher_is_better else 'lower'} is better)", fontsize=9)
         axis.margins(y=0.2)
     for axis in list(axes.flat)[len(metric_names):]:
         axis.set_visible(False)

@@ -6,12 +6,14 @@ Protocols:
 - ``reconstruction``: the source is frame ``source_frame`` of each clip and the driving video is the
   clip itself, so the driving frames are the ground truth. The source frame is animated like the
   others but left out of the scores (the ``static`` baseline reproduces it exactly).
-  L1 / PSNR / SSIM / LPIPS compare the result with the ground-truth frame; AKD compares their
-  landmarks; AED / CSIM compare their identity embeddings (FOMM protocol).
+  L1 / PSNR / SSIM / LPIPS / DINO_SIM compare the result with the ground-truth frame; AKD compares
+  their landmarks; AED / CSIM compare their identity embeddings (FOMM protocol).
 - ``cross-identity``: sources are the images of an image folder, assigned to the clips in turn.
   There is no ground truth: AKD compares the result's landmarks with the driving frame's (motion
-  transfer, biased by the differing face shapes), AED / CSIM compare the result with the source
-  image's identity (identity preservation).
+  transfer, biased by the differing face shapes), AED / CSIM / DINO_SIM compare the result with the
+  source image (identity and appearance preservation).
+
+FID and FD_DINO compare all results of a contender with all real (driving) frames at once.
 """
 
 from __future__ import annotations
@@ -26,128 +28,71 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import UserInputError
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UserInputError
 from ..image_processing import load_image, resize_to
 from . import metrics as M
 from .clips import Clip, find_clips, find_images, read_clip
 from .contenders import Contender
-from .faces import FaceMeasurer, FaceTrack
+from .faces import FaceMeasurer
+from .perceptual import frechet_distance
+from .report import write_strip
+from .results import METRICS, POOLED_METRICS, EvaluationResult, EvaluationSettings, VideoResult
 
-__all__ = ["METRICS", "EvaluationResult", "EvaluationSettings", "VideoResult", "evaluate"]
+__all__ = ["METRICS", "EvaluationResult", "EvaluationSettings", "MetricModels", "VideoResult", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
-# name -> (higher is better, needs ground truth, description)
-METRICS: dict[str, tuple[bool, bool, str]] = {
-    "l1": (False, True, "mean absolute error, images in [0, 1]"),
-    "psnr": (True, True, "peak signal-to-noise ratio (dB)"),
-    "ssim": (True, True, "structural similarity, 11x11 Gaussian window, sigma 1.5"),
-    "lpips": (False, True, "LPIPS (VGG16) perceptual distance"),
-    "akd": (False, False, "average distance of the 68 dlib landmarks (pixels at the face resolution)"),
-    "mkr": (False, False, "fraction of frames where the reference has a face and the result has none"),
-    "aed": (False, False, "Euclidean distance of dlib ResNet identity embeddings"),
-    "csim": (True, False, "cosine similarity of dlib ResNet identity embeddings"),
-    "fid": (False, False, "Frechet Inception distance of all results to all real (driving) frames"),
-}
-MODES = ("reconstruction", "cross-identity")
+_REAL = "__real__"  # the pooled features of the real frames, beside the contenders'
 
 
 @dataclass
-class EvaluationSettings:
-    """What to evaluate and how (stored verbatim in ``metrics.json``).
+class MetricModels:
+    """The learned models behind the optional metrics; ``None`` leaves a metric out.
 
     Args:
-        data: folder of test clips.
-        mode: ``"reconstruction"`` or ``"cross-identity"``.
-        images: folder of source images for cross-identity (default: ``<data>/../images``).
-        max_videos, max_frames: limits (``None``: all).
-        source_frame: index of the source frame in reconstruction.
-        resolution: side of the square frames the frame metrics are computed at.
-        face_resolution: side of the square frames the face models see.
-        face_stride: measure faces on every ``face_stride``-th evaluated frame (they cost ~0.25 s each).
-        strip_frames: frames shown in each video's side-by-side strip.
+        faces: AKD / MKR / AED / CSIM (:class:`~mcc_hf.evaluation.faces.FaceMeasurer`).
+        lpips: ``(result, target) -> [T]`` on ``[T, 3, S, S]`` in ``[0, 1]`` (:func:`~mcc_hf.evaluation.perceptual.load_lpips`).
+        fid: ``features(frames) -> [T, D]`` Inception features (:class:`~mcc_hf.evaluation.perceptual.FIDFeatures`).
+        dino: ``features(frames) -> [T, D]`` for FD_DINO and DINO_SIM (:class:`~mcc_hf.evaluation.dino.DINOFeatures`).
     """
 
-    data: str
-    mode: str = "reconstruction"
-    images: str | None = None
-    max_videos: int | None = None
-    max_frames: int | None = None
-    source_frame: int = 0
-    resolution: int = 256
-    face_resolution: int = 256
-    face_stride: int = 1
-    strip_frames: int = 4
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise UserInputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        for name in ("max_videos", "max_frames"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserInputError(f"{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.max_frames is not None and self.mode == "reconstruction" and self.max_frames < 2:
-            raise UserInputError("reconstruction needs max-frames >= 2 (the source frame is not scored)")
-        if self.source_frame < 0:
-            raise UserInputError(f"source-frame must be >= 0, got {self.source_frame}")
-        if self.face_stride < 1:
-            raise UserInputError(f"face-stride must be at least 1, got {self.face_stride}")
-        if self.resolution < 11:
-            raise UserInputError(f"the evaluation resolution must be at least 11 pixels, got {self.resolution}")
-        if self.mode == "cross-identity" and self.images is None:
-            self.images = str(Path(self.data).resolve().parent / "images")
+    faces: FaceMeasurer | None = None
+    lpips: object | None = None
+    fid: object | None = None
+    dino: object | None = None
 
 
 @dataclass
-class VideoResult:
-    """Scores of one clip: ``metrics[contender][metric]`` is the mean over its scored frames."""
+class _Sample:
+    """One clip ready to animate, at the evaluation resolution (images ``[.., 3, S, S]`` in ``[0, 1]``)."""
 
-    video: str
-    identity: str
-    source: str
-    frames: int
-    scored_frames: int
-    metrics: dict[str, dict[str, float]]
-    strip: str | None = None
+    clip: Clip
+    frames: torch.Tensor  # [T, 3, S, S] driving frames
+    source: torch.Tensor  # [3, S, S]
+    source_name: str
+    scored: list[int]  # the frames that are scored (all but the source frame in reconstruction)
+    face_frames: list[int]  # the scored frames whose faces are measured
+
+    @property
+    def target(self) -> torch.Tensor:
+        """``[N, 3, S, S]`` the scored driving frames (the ground truth in reconstruction)."""
+        return self.frames[self.scored]
 
 
 @dataclass
-class EvaluationResult:
-    """Everything the report needs.
+class _References:
+    """What the results of one clip are compared with; computed once per clip for all contenders.
 
-    Args:
-        overall: ``overall[contender][metric]``: mean over all scored frames of all clips.
-        videos: per-clip results.
-        skipped: ``{video: reason}`` for clips that could not be evaluated.
-        not_computed: ``{metric: reason}`` for metrics left out.
-        contenders: ``{name: description}``, the model first.
-        seconds: ``{contender: seconds spent animating}``.
+    ``landmarks`` ``[F, 68, 2]`` of the driving frames; ``identity`` dlib embeddings ``[F, 128]`` of the
+    driving frames (reconstruction) or ``[128]`` of the source image (cross-identity); ``appearance``
+    DINO features ``[N, D]`` of the target frames or ``[D]`` of the source image; ``real`` the pooled
+    metrics' features of the real frames, ``{metric: [N, D]}``.
     """
 
-    settings: EvaluationSettings
-    overall: dict[str, dict[str, float]]
-    videos: list[VideoResult]
-    skipped: dict[str, str]
-    not_computed: dict[str, str]
-    contenders: dict[str, str]
-    seconds: dict[str, float]
-    frames: dict[str, int] = field(default_factory=dict)
-
-
-class _Scores:
-    """Per-frame values of one contender, pooled over clips."""
-
-    def __init__(self):
-        self.values: dict[str, list[np.ndarray]] = {}
-
-    def add(self, name: str, values) -> float:
-        values = np.atleast_1d(np.asarray(values, dtype=np.float64))
-        self.values.setdefault(name, []).append(values)
-        return _mean(values)
-
-    def overall(self) -> dict[str, float]:
-        return {name: _mean(np.concatenate(chunks)) for name, chunks in self.values.items()}
+    landmarks: np.ndarray | None = None
+    identity: np.ndarray | None = None
+    appearance: np.ndarray | None = None
+    real: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -155,10 +100,106 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def _sources(settings: EvaluationSettings) -> list[Path]:
-    if settings.mode != "cross-identity":
-        return []
-    return find_images(settings.images)
+class _Tally:
+    """Per-frame values, pooled features and animation time of every contender, over all clips."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.values: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in names}
+        self.pooled: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in names + [_REAL]}
+        self.seconds = {name: 0.0 for name in names}
+
+    def add(self, name: str, values: dict[str, np.ndarray], pooled: dict[str, np.ndarray]) -> dict[str, float]:
+        """Record one clip's per-frame values and features of contender ``name``; returns the clip's means."""
+        row = {}
+        for metric, frame_values in values.items():
+            frame_values = np.atleast_1d(np.asarray(frame_values, dtype=np.float64))
+            self.values[name].setdefault(metric, []).append(frame_values)
+            row[metric] = _mean(frame_values)
+        for metric, features in pooled.items():
+            self.pooled[name].setdefault(metric, []).append(features)
+        return row
+
+    def add_real(self, pooled: dict[str, np.ndarray]) -> None:
+        """Record one clip's features of the real frames (the reference of the pooled metrics)."""
+        for metric, features in pooled.items():
+            self.pooled[_REAL].setdefault(metric, []).append(features)
+
+    def overall(self) -> dict[str, dict[str, float]]:
+        """``{contender: {metric: mean over all frames}}``."""
+        return {name: {m: _mean(np.concatenate(chunks)) for m, chunks in self.values[name].items()} for name in self.names}
+
+    def frechet(self, metric: str) -> dict[str, float]:
+        """``{contender: Fréchet distance of its pooled ``metric`` features to the real frames'}``."""
+        real = np.concatenate(self.pooled[_REAL][metric])
+        return {name: frechet_distance(np.concatenate(self.pooled[name][metric]), real) for name in self.names}
+
+
+class _Scorer:
+    """Measures the references of a clip and scores each contender's result against them."""
+
+    def __init__(self, settings: EvaluationSettings, models: MetricModels):
+        self.settings = settings
+        self.models = models
+        self._sources: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+
+    def references(self, sample: _Sample) -> _References:
+        faces, fid, dino = self.models.faces, self.models.fid, self.models.dino
+        references = _References()
+        if faces is not None:
+            track = faces.measure(sample.frames[sample.face_frames])
+            references.landmarks, references.identity = track.landmarks, track.embeddings
+        if fid is not None:
+            references.real["fid"] = fid.features(sample.target)
+        if dino is not None:
+            references.real["fd_dino"] = references.appearance = dino.features(sample.target)
+        if self.settings.mode == "cross-identity":
+            references.identity, references.appearance = self._source_references(sample)
+        return references
+
+    def _source_references(self, sample: _Sample) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Identity embedding ``[128]`` and DINO features ``[D]`` of the source image, measured once per image."""
+        if sample.source_name not in self._sources:
+            faces, dino = self.models.faces, self.models.dino
+            identity = faces.measure(sample.source[None]).embeddings[0] if faces is not None else None
+            appearance = dino.features(sample.source[None])[0] if dino is not None else None
+            self._sources[sample.source_name] = (identity, appearance)
+        return self._sources[sample.source_name]
+
+    def score(self, result: torch.Tensor, sample: _Sample, references: _References):
+        """Per-frame values ``{metric: [N]}`` and pooled features ``{metric: [N, D]}`` of one result ``[T, 3, S, S]``."""
+        produced = result[sample.scored]
+        values: dict[str, np.ndarray] = {}
+        pooled: dict[str, np.ndarray] = {}
+        if self.settings.mode == "reconstruction":
+            values.update(self._frame_metrics(produced, sample.target))
+        if self.models.faces is not None:
+            values.update(self._face_metrics(result[sample.face_frames], references))
+        if self.models.fid is not None:
+            pooled["fid"] = self.models.fid.features(produced)
+        if self.models.dino is not None:
+            pooled["fd_dino"] = features = self.models.dino.features(produced)
+            values["dino_sim"] = M.cosine_similarity(features, references.appearance)
+        return values, pooled
+
+    def _frame_metrics(self, produced: torch.Tensor, target: torch.Tensor) -> dict[str, np.ndarray]:
+        values = {
+            "l1": M.l1_distance(produced, target).numpy(),
+            "psnr": M.psnr(produced, target).numpy(),
+            "ssim": M.ssim(produced, target).numpy(),
+        }
+        if self.models.lpips is not None:
+            values["lpips"] = self.models.lpips(produced, target).double().cpu().numpy()
+        return values
+
+    def _face_metrics(self, frames: torch.Tensor, references: _References) -> dict[str, np.ndarray]:
+        track = self.models.faces.measure(frames)
+        return {
+            "akd": M.average_keypoint_distance(track.landmarks, references.landmarks),
+            "mkr": M.missing_face_rate(track.landmarks, references.landmarks),
+            "aed": M.identity_distance(track.embeddings, references.identity),
+            "csim": M.cosine_similarity(track.embeddings, references.identity),
+        }
 
 
 def evaluate(
@@ -168,6 +209,7 @@ def evaluate(
     face_measurer: FaceMeasurer | None = None,
     lpips=None,
     fid=None,
+    dino=None,
     not_computed: dict[str, str] | None = None,
     strip_dir: str | Path | None = None,
 ) -> EvaluationResult:
@@ -180,121 +222,123 @@ def evaluate(
         lpips: a module ``(result, target) -> [T]`` tensor on ``[T, 3, S, S]`` in ``[0, 1]`` (see
             :func:`mcc_hf.evaluation.perceptual.load_lpips`), or ``None``.
         fid: an object with ``features(frames) -> [T, D]`` for FID over all frames, or ``None``.
+        dino: an object with ``features(frames) -> [T, D]`` for FD_DINO and DINO_SIM (see
+            :class:`mcc_hf.evaluation.dino.DINOFeatures`), or ``None``.
         not_computed: ``{metric: reason}`` for metrics the caller could not set up.
         strip_dir: where to write a source | driving | results PNG per clip (``None``: no strips).
     """
-    from .report import write_strip
-
-    names = [c.name for c in contenders]
-    if len(set(names)) != len(names):
-        raise UserInputError(f"contender names must be unique, got {names}")
-    not_computed = dict(not_computed or {})
-    if settings.mode == "cross-identity":
-        for metric in ("l1", "psnr", "ssim", "lpips"):
-            not_computed[metric] = "no ground truth in cross-identity mode"
+    names = _unique_names(contenders)
     clips = find_clips(settings.data, settings.max_videos)
-    sources = _sources(settings)
-    size = settings.resolution
-    scores = {name: _Scores() for name in names}
-    fid_features: dict[str, list[np.ndarray]] = {name: [] for name in names + ["__real__"]}
-    seconds = {name: 0.0 for name in names}
-    source_tracks: dict[Path, FaceTrack] = {}
+    sources = find_images(settings.images) if settings.mode == "cross-identity" else []
+    scorer = _Scorer(settings, MetricModels(faces=face_measurer, lpips=lpips, fid=fid, dino=dino))
+    tally = _Tally(names)
     videos: list[VideoResult] = []
     skipped: dict[str, str] = {}
-
     for index, clip in enumerate(tqdm(clips, desc="evaluating", unit="video")):
         try:
-            frames = resize_to(read_clip(clip.path, settings.max_frames), size)
+            sample = _load_sample(clip, index, settings, sources)
         except InvalidInputError as e:
             logger.warning("skipping %s: %s", clip.path.name, e)
             skipped[clip.path.name] = str(e)
             continue
-        if settings.mode == "reconstruction":
-            if len(frames) <= max(settings.source_frame, 1):
-                reason = f"only {len(frames)} frame(s); reconstruction needs more than {max(settings.source_frame, 1)}"
-                logger.warning("skipping %s: %s", clip.path.name, reason)
-                skipped[clip.path.name] = reason
-                continue
-            source = frames[settings.source_frame]
-            source_name = f"{clip.path.name}[{settings.source_frame}]"
-            scored = [t for t in range(len(frames)) if t != settings.source_frame]
-        else:
-            source_path = sources[index % len(sources)]
-            source = resize_to(load_image(source_path)[None], size)[0]
-            source_name = source_path.name
-            scored = list(range(len(frames)))
-        target = frames[scored]
-        face_frames = scored[:: settings.face_stride]
-
-        reference_track = source_track = None
-        if face_measurer is not None:
-            reference_track = face_measurer.measure(frames[face_frames])
-            if settings.mode == "cross-identity":
-                if source_name not in source_tracks:
-                    source_tracks[source_name] = face_measurer.measure(source[None])
-                source_track = source_tracks[source_name]
-        if fid is not None:
-            fid_features["__real__"].append(fid.features(target))
-
-        per_video: dict[str, dict[str, float]] = {}
-        results: dict[str, torch.Tensor] = {}
-        for contender in contenders:
-            start = time.perf_counter()
-            result = contender.animate(source, frames).clamp(0, 1)
-            seconds[contender.name] += time.perf_counter() - start
-            results[contender.name] = result
-            produced = result[scored]
-            s = scores[contender.name]
-            row: dict[str, float] = {}
-            if settings.mode == "reconstruction":
-                row["l1"] = s.add("l1", M.l1_distance(produced, target).numpy())
-                row["psnr"] = s.add("psnr", M.psnr(produced, target).numpy())
-                row["ssim"] = s.add("ssim", M.ssim(produced, target).numpy())
-                if lpips is not None:
-                    row["lpips"] = s.add("lpips", lpips(produced, target).double().cpu().numpy())
-            if fid is not None:
-                fid_features[contender.name].append(fid.features(produced))
-            if face_measurer is not None:
-                track = face_measurer.measure(result[face_frames])
-                row["akd"] = s.add("akd", M.average_keypoint_distance(track.landmarks, reference_track.landmarks))
-                row["mkr"] = s.add("mkr", M.missing_face_rate(track.landmarks, reference_track.landmarks))
-                identity = reference_track.embeddings if source_track is None else source_track.embeddings[0]
-                row["aed"] = s.add("aed", M.identity_distance(track.embeddings, identity))
-                row["csim"] = s.add("csim", M.cosine_similarity(track.embeddings, identity))
-            per_video[contender.name] = row
-
-        strip = None
-        if strip_dir is not None and settings.strip_frames > 0:
-            picks = np.linspace(0, len(scored) - 1, min(settings.strip_frames, len(scored))).round().astype(int)
-            strip = write_strip(
-                Path(strip_dir) / f"{clip.name}.png",
-                source,
-                frames[[scored[p] for p in picks]],
-                {name: results[name][[scored[p] for p in picks]] for name in names},
-                driving_label="ground truth" if settings.mode == "reconstruction" else "driving",
-            )
-        videos.append(
-            VideoResult(
-                video=clip.path.name,
-                identity=clip.identity,
-                source=source_name,
-                frames=len(frames),
-                scored_frames=len(scored),
-                metrics=per_video,
-                strip=strip,
-            )
-        )
-
+        videos.append(_evaluate_clip(sample, contenders, scorer, tally, strip_dir, settings))
     if not videos:
         raise UserInputError(f"none of the {len(clips)} clip(s) in {settings.data} could be evaluated: {skipped}")
-    overall = {name: scores[name].overall() for name in names}
-    if fid is not None:
-        from .perceptual import frechet_distance
+    return _result(settings, contenders, tally, videos, skipped, _not_computed(settings, not_computed))
 
-        real = np.concatenate(fid_features["__real__"])
-        for name in names:
-            overall[name]["fid"] = frechet_distance(np.concatenate(fid_features[name]), real)
-    frames_total = {"scored": sum(v.scored_frames for v in videos), "decoded": sum(v.frames for v in videos)}
+
+def _unique_names(contenders: list[Contender]) -> list[str]:
+    names = [c.name for c in contenders]
+    if len(set(names)) != len(names):
+        raise UserInputError(f"contender names must be unique, got {names}")
+    return names
+
+
+def _load_sample(clip: Clip, index: int, settings: EvaluationSettings, sources: list[Path]) -> _Sample:
+    """Decode and resize a clip and pick its source and scored frames.
+
+    Raises:
+        InvalidInputError: the clip cannot be decoded, or is too short for reconstruction (it is skipped).
+    """
+    size = settings.resolution
+    frames = resize_to(read_clip(clip.path, settings.max_frames), size)
+    if settings.mode == "reconstruction":
+        needed = max(settings.source_frame, 1)
+        if len(frames) <= needed:
+            raise InvalidInputError(f"only {len(frames)} frame(s); reconstruction needs more than {needed}")
+        source = frames[settings.source_frame]
+        source_name = f"{clip.path.name}[{settings.source_frame}]"
+        scored = [t for t in range(len(frames)) if t != settings.source_frame]
+    else:
+        source_path = sources[index % len(sources)]
+        source = resize_to(load_image(source_path)[None], size)[0]
+        source_name = source_path.name
+        scored = list(range(len(frames)))
+    return _Sample(clip, frames, source, source_name, scored, face_frames=scored[:: settings.face_stride])
+
+
+def _evaluate_clip(sample: _Sample, contenders: list[Contender], scorer: _Scorer, tally: _Tally,
+                   strip_dir: str | Path | None, settings: EvaluationSettings) -> VideoResult:
+    """Animate one clip with every contender, score the results and write its strip."""
+    references = scorer.references(sample)
+    tally.add_real(references.real)
+    results: dict[str, torch.Tensor] = {}
+    rows: dict[str, dict[str, float]] = {}
+    for contender in contenders:
+        start = time.perf_counter()
+        results[contender.name] = contender.animate(sample.source, sample.frames).clamp(0, 1)
+        tally.seconds[contender.name] += time.perf_counter() - start
+        rows[contender.name] = tally.add(contender.name, *scorer.score(results[contender.name], sample, references))
+    strip = None
+    if strip_dir is not None and settings.strip_frames > 0:
+        strip = _write_strip(Path(strip_dir), sample, results, settings)
+    return VideoResult(
+        video=sample.clip.path.name,
+        identity=sample.clip.identity,
+        source=sample.source_name,
+        frames=len(sample.frames),
+        scored_frames=len(sample.scored),
+        metrics=rows,
+        strip=strip,
+    )
+
+
+def _write_strip(strip_dir: Path, sample: _Sample, results: dict[str, torch.Tensor], settings: EvaluationSettings) -> str:
+    """``strip_frames`` evenly spaced scored frames: source | ground truth (or driving) | each result."""
+    picks = np.linspace(0, len(sample.scored) - 1, min(settings.strip_frames, len(sample.scored))).round().astype(int)
+    shown = [sample.scored[p] for p in picks]
+    return write_strip(
+        strip_dir / f"{sample.clip.name}.png",
+        sample.source,
+        sample.frames[shown],
+        {name: result[shown] for name, result in results.items()},
+        driving_label="ground truth" if settings.mode == "reconstruction" else "driving",
+    )
+
+
+def _not_computed(settings: EvaluationSettings, given: dict[str, str] | None) -> dict[str, str]:
+    """The caller's ``{metric: reason}``, plus the ground-truth metrics in cross-identity mode."""
+    not_computed = dict(given or {})
+    if settings.mode == "cross-identity":
+        for metric, info in METRICS.items():
+            if info.needs_ground_truth:
+                not_computed[metric] = "no ground truth in cross-identity mode"
+    return not_computed
+
+
+def _result(settings: EvaluationSettings, contenders: list[Contender], tally: _Tally, videos: list[VideoResult],
+            skipped: dict[str, str], not_computed: dict[str, str]) -> EvaluationResult:
+    """Overall means, the pooled (Fréchet) metrics and the counts, as an :class:`EvaluationResult`."""
+    overall = tally.overall()
+    scored = sum(v.scored_frames for v in videos)
+    for metric in POOLED_METRICS:
+        if metric not in tally.pooled[_REAL]:
+            continue
+        if scored < 2:
+            not_computed[metric] = f"a Fréchet distance needs at least 2 scored frames, got {scored}"
+            continue
+        for name, distance in tally.frechet(metric).items():
+            overall[name][metric] = distance
     return EvaluationResult(
         settings=settings,
         overall=overall,
@@ -302,6 +346,6 @@ def evaluate(
         skipped=skipped,
         not_computed=not_computed,
         contenders={c.name: c.description for c in contenders},
-        seconds=seconds,
-        frames=frames_total,
+        seconds=tally.seconds,
+        frames={"scored": scored, "decoded": sum(v.frames for v in videos)},
     )

@@ -21,7 +21,7 @@ import torch
 from ..image_processing import resize_to
 from .landmarks import FaceAnalyzer, FaceBox
 
-__all__ = ["CropBox", "FaceCropper", "face_crop_box", "feather_mask", "paste_back"]
+__all__ = ["CropBox", "FaceCropper", "FaceObservation", "face_crop_box", "feather_mask", "paste_back"]
 
 #: Crop side as a multiple of the face size: the union of detections is scaled by ``UNION_SCALE`` and the
 #: side is at least ``MIN_FACE_SCALE`` median face widths (the rule the mini dataset was cropped with).
@@ -29,6 +29,8 @@ UNION_SCALE = 1.6
 MIN_FACE_SCALE = 2.0
 #: The crop centre sits this many face widths above the face centre, so the chin is not cut.
 SHIFT_UP = 0.1
+#: Images with a shorter side hold no detectable face (dlib's CNN detector even fails on them).
+MIN_IMAGE_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,14 @@ class FaceCropper:
         With ``cnn_fallback``, dlib's slower CNN detector is tried when HOG finds nothing and the face
         models (the ``[face]`` extra) are installed; it also finds tilted faces.
         """
+        found = self.analyze(image, cnn_fallback=cnn_fallback)
+        return None if found is None else found.box
+
+    def analyze(self, image: np.ndarray, *, landmarks: bool = False, cnn_fallback: bool = False) -> "FaceObservation | None":
+        """The largest face of an RGB ``uint8`` image ``(H, W, 3)``: its box in the image's pixels and,
+        with ``landmarks``, its 68 landmarks (measured on the shrunk copy, in its pixels). ``None`` without a face."""
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            return None
         small, factor = self.shrink(image)
         faces = self.analyzer.detect(small)
         if not faces and cnn_fallback and _face_models_installed():
@@ -189,7 +199,22 @@ class FaceCropper:
         if not faces:
             return None
         face = faces[0]
-        return FaceBox(face.left * factor, face.top * factor, face.right * factor, face.bottom * factor)
+        points = self.analyzer.landmarks(small, face) if landmarks else None
+        box = FaceBox(face.left * factor, face.top * factor, face.right * factor, face.bottom * factor)
+        return FaceObservation(box=box, landmarks=points)
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """A face found by :meth:`FaceCropper.analyze`.
+
+    Args:
+        box: the face rectangle in pixels of the analysed image.
+        landmarks: ``[68, 2]`` landmarks (pixels of the shrunk detection copy) or ``None`` when not asked for.
+    """
+
+    box: FaceBox
+    landmarks: np.ndarray | None = None
 
 
 def _face_models_installed() -> bool:

@@ -19,7 +19,7 @@ from ..errors import UserInputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["find_checkpoint", "list_checkpoints", "read_training_state", "save_checkpoint"]
+__all__ = ["find_checkpoint", "list_checkpoints", "read_training_state", "resume_training_state", "save_checkpoint"]
 
 STATE_FILE = "training_state.json"
 _NAME = re.compile(r"^checkpoint-(\d+)$")
@@ -84,3 +84,20 @@ def save_checkpoint(accelerator, output_dir: str, global_step: int, total_limit:
         logger.info("saved checkpoint %s", final)
     accelerator.wait_for_everyone()
     return final
+
+
+def resume_training_state(accelerator, output_dir: str, resume_from: str, use_ema: bool) -> int:
+    """Restore ``--resume_from_checkpoint`` into the objects ``accelerator`` prepared and registered (call on
+    every process); returns the step the checkpoint was saved at, or 0 when ``"latest"`` finds none yet."""
+    checkpoint = find_checkpoint(output_dir, resume_from)
+    if checkpoint is None:
+        logger.info("no checkpoint in %s yet; starting a new run", output_dir)
+        return 0
+    state = read_training_state(checkpoint)
+    if bool(state.get("use_ema", use_ema)) != bool(use_ema):
+        raise UserInputError(
+            f"checkpoint {checkpoint} was saved with use_ema={state.get('use_ema')}; resume with the same --use_ema setting"
+        )
+    logger.info("resuming from %s", checkpoint)
+    accelerator.load_state(checkpoint)
+    return int(state["global_step"])

@@ -35,6 +35,9 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hue_jitter", type=float, default=0.0,
                    help="Largest hue rotation as a fraction of a turn, in [0, 0.5] (0 = off, as released).")
     g.add_argument("--dataloader_num_workers", type=int, default=0)
+    g.add_argument("--strict_data", action="store_true",
+                   help="Stop with an error naming the training videos the check before step 1 finds unreadable, "
+                        "instead of leaving them out with a warning.")
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -100,8 +103,8 @@ def _add_loss_args(parser: argparse.ArgumentParser) -> None:
                    help="pix2pixHD discriminator feature matching (L1 over layers and scales; pix2pixHD: 10). "
                         "Starts with the discriminator at --gan_start_step (off as released).")
     g.add_argument("--vgg_weights", type=str, default=None,
-                   help="ImageNet VGG19 weights in torchvision layout: a .safetensors/.pth file, a folder or a Hub id "
-                        "('timm/vgg19.tv_in1k', or 'repo:filename').")
+                   help="ImageNet VGG19 weights in torchvision layout: a .safetensors/.pth file, a folder, or a Hub "
+                        "file hf://owner/repo[/path/in/repo] (e.g. hf://timm/vgg19.tv_in1k, whose model.safetensors is used).")
     g.add_argument("--codebook_restart_steps", type=int, default=0,
                    help="Every N steps re-seed the motion and appearance codes no embedding selected since the last "
                         "restart with embeddings of the current batch (0 = off, as released).")
