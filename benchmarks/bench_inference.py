@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from mcc_hf.animator import Animator
+from mcc_hf.animator import Animator, MotionTransfer
 from mcc_hf.compensation.transformer import Attention, ProjectedMemory
 from mcc_hf.layers import ResnetBlock, SpatialSelfAttention, Upsample
 from mcc_hf.motion.hourglass import UpBlock
@@ -429,10 +429,9 @@ def mixed_precision_psnr(dtype: torch.dtype, count: int) -> tuple[float, str]:
     with torch.inference_mode():
         prepared = animator.prepare_source(source)
         reference = animator.detect_keypoints(driving[:1])
-        scale = animator.movement_scale(prepared, reference, adapt_scale=True)
         for mode in (None, dtype):
             with inference_autocast(source.device, mode):
-                keypoints = animator.transfer_keypoints(prepared, animator.detect_keypoints(driving), reference, scale)
+                keypoints = MotionTransfer(prepared, reference=reference)(animator.detect_keypoints(driving))
                 outputs.append(from_model_range(animator.render(prepared, keypoints).sample.float()))
     mse = (outputs[0] - outputs[1]).pow(2).mean().item()
     return (10 * math.log10(1.0 / mse) if mse > 0 else math.inf), origin
@@ -465,6 +464,7 @@ def main() -> None:
 
     reference = ReferenceLoop(keypoint_detector, dense_motion, generator)
     animator = Animator(keypoint_detector, dense_motion, generator)
+    animator.set_memory_format(torch.channels_last)  # what the pipeline does on CPU
 
     def run_reference() -> torch.Tensor:
         return torch.cat([reference.frame(source, driving[t : t + 1]) for t in range(driving.shape[0])])
@@ -479,11 +479,14 @@ def main() -> None:
     for name in approx:
         if name == "bf16":
             bf16 = Animator(*(copy.deepcopy(m).to(torch.bfloat16) for m in (keypoint_detector, dense_motion, generator)))
+            bf16.set_memory_format(torch.channels_last)
             modes.append(Mode("(approx) bfloat16, bs1", library_mode(bf16, source.bfloat16(), driving.bfloat16(), 1), 1))
         elif name == "compile":
             compiled = [copy.deepcopy(m) for m in (keypoint_detector, dense_motion, generator)]
             compile_per_frame(*compiled)
-            modes.append(Mode("(approx) compile_per_frame, bs1", library_mode(Animator(*compiled), source, driving, 1), 1))
+            animator_c = Animator(*compiled)
+            animator_c.set_memory_format(torch.channels_last)
+            modes.append(Mode("(approx) compile_per_frame, bs1", library_mode(animator_c, source, driving, 1), 1))
         else:
             parser.error(f"unknown approximate mode {name!r} (use bf16, compile)")
 

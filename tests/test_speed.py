@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import tiny_pipeline
-from mcc_hf.animator import Animator
+from mcc_hf.animator import Animator, MotionTransfer
 from mcc_hf.motion.geometry import apply_2x2, blend_motions, displacement_scale, grid_sample, matmul_2x2, warp
 from mcc_hf.motion.keypoints import Keypoints, inverse_2x2, keypoints_from_heatmaps, normalize_keypoints
 from mcc_hf.precision import compile_per_frame, default_half_dtype, inference_autocast, per_frame_modules
@@ -132,7 +132,7 @@ def test_geometry_stays_float32_under_autocast():
         prepared = animator.prepare_source(source)
         with inference_autocast("cpu", torch.bfloat16):
             detected = animator.detect_keypoints(driving)
-            keypoints = animator.transfer_keypoints(prepared, detected, detected[0], 1.0)
+            keypoints = normalize_keypoints(prepared.keypoints, detected, detected[0], movement_scale=1.0)
             result = animator.render(prepared, keypoints)
     assert result.sample.dtype == torch.bfloat16  # the convolutions did run in bfloat16
     for tensor in (detected.value, detected.jacobian, keypoints.value, keypoints.jacobian,
@@ -171,7 +171,8 @@ def test_mixed_precision_is_close_to_float32_on_the_trained_default_model():
         outputs = {}
         for dtype in (torch.float32, torch.bfloat16):
             with inference_autocast("cpu", dtype):
-                keypoints = animator.transfer_keypoints(prepared, animator.detect_keypoints(driving), reference, 1.0)
+                transfer = MotionTransfer(prepared, reference=reference)
+                keypoints = transfer(animator.detect_keypoints(driving))
                 outputs[dtype] = from_model_range(animator.render(prepared, keypoints).sample.float())
     mse = (outputs[torch.float32] - outputs[torch.bfloat16]).pow(2).mean().item()
     psnr = 10 * math.log10(1 / mse)
@@ -231,12 +232,10 @@ def test_rendering_a_frame_makes_no_host_round_trip(monkeypatch):
     traffic = HostTraffic(monkeypatch)
     with torch.inference_mode():
         prepared = animator.prepare_source(source)
-        reference = animator.detect_keypoints(driving[:1])
-        scale = animator.movement_scale(prepared, reference, adapt_scale=True)  # once per video: may read back
+        transfer = MotionTransfer(prepared, reference=animator.detect_keypoints(driving[:1]))  # hull ratio: once
         traffic.active = True
         for batch in (driving[:1], driving[1:]):
-            keypoints = animator.transfer_keypoints(prepared, animator.detect_keypoints(batch), reference, scale)
-            animator.render(prepared, keypoints)
+            animator.render(prepared, transfer(animator.detect_keypoints(batch)))
         traffic.active = False
     outside_layers = [call for call in traffic.calls if "layers.py" not in call]
     assert not outside_layers, f"host round trips in the per-frame path: {sorted(set(outside_layers))}"

@@ -196,7 +196,7 @@ def _run_jobs(args: argparse.Namespace, jobs: list[tuple[int, Job]], total: int,
         except KeyboardInterrupt:
             raise
         except Exception as e:  # noqa: BLE001  (one failed job must not stop the others)
-            if args.debug:
+            if args.verbose:
                 raise
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             if not isinstance(e, (UserInputError, OSError)):
