@@ -24,6 +24,8 @@ extras = {
     # transformers: the DINOv2 backbone of FD_DINO / DINO_SIM (mcc-hf evaluate --dino-model).
     "metrics": ["face-recognition-models>=0.3.0", "matplotlib>=3.7", "scipy>=1.10", "transformers>=4.40"],
     "demo": ["gradio>=5.0"],
+    # ONNX export (torch.onnx's exporter needs onnxscript) and the ONNX Runtime runner.
+    "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
 }
 extras["dev"] = sorted(
     {dep for deps in extras.values() for dep in deps}

@@ -15,25 +15,38 @@ Measured side by side in one process, on the same weights and the same frames:
     (:meth:`~mcc_hf.animator.Animator.prepare_source`) and one :meth:`~mcc_hf.animator.Animator.render`
     per batch, at batch 1 and at larger batches. Its output must stay within ``1e-4`` of (a).
 
-Optional approximate modes (``--approx bf16,compile``) report their error against (a) and their speed.
-Repetitions of (a) and (b) are interleaved and medians reported, so load from other processes
-affects both alike. The last line is machine-readable:
+(m) **mixed precision**: (b) at batch 1 inside :func:`mcc_hf.precision.inference_autocast`
+    (bfloat16 by default): convolutions and attention in half precision, geometry in float32.
+    Its closeness to float32 is measured separately on the bundled *trained* default model
+    (``mcc_hf.DEFAULT_MODEL``; the deterministic weights used for speed amplify rounding
+    chaotically): the PSNR of (m) against (b) on real frames (``../shared`` talking-heads-mini
+    when present, else the bundled photo moved by :func:`mcc_hf.demo.render_driving_clip`).
 
-``speedup_bs1=<x> speedup_best=<y> max_abs_diff=<z> peak_gflops=<p>``
+Optional approximate modes (``--approx bf16,compile``: the whole model cast to bfloat16, and
+:func:`mcc_hf.precision.compile_per_frame`) report their error against (a) and their speed.
+Repetitions of all modes are interleaved and medians reported, so load from other processes
+affects them alike; the process CPU time per frame is reported too. The CPU model and flags
+(``lscpu``) are printed first. The last line is machine-readable:
 
-where ``peak_gflops`` is the machine's measured peak (the larger of the channels-last 3x3
-convolution and the float32 matmul figure printed above it).
+``speedup_bs1=<x> speedup_best=<y> max_abs_diff=<z> mixed_speedup=<m> mixed_psnr_db=<p>``
 
-Run: ``python benchmarks/bench_inference.py --preset vox-256 --frames 8``.
+where ``mixed_speedup`` is (a)'s time over (m)'s and ``mixed_psnr_db`` the PSNR above.
+
+Run: ``python benchmarks/bench_inference.py --preset vox-256 --frames 8``. Measured figures:
+``docs/speed-modes.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import glob
+import math
 import os
 import resource
+import shutil
 import statistics
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,13 +56,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from mcc_hf.animator import Animator
+from mcc_hf.animator import Animator, MotionTransfer
 from mcc_hf.compensation.transformer import Attention, ProjectedMemory
 from mcc_hf.layers import ResnetBlock, SpatialSelfAttention, Upsample
 from mcc_hf.motion.hourglass import UpBlock
+from mcc_hf.precision import compile_per_frame, inference_autocast
 from mcc_hf.presets import get_preset
 
 EXACT_TOLERANCE = 1e-4
+SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "talking-heads-mini")
 
 
 # --------------------------------------------------------------------------- reference style (a)
@@ -326,23 +341,101 @@ class Mode:
     run: Callable[[], torch.Tensor]  # renders all frames, returns [T, 3, S, S] float32
     batch_size: int
     times: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)
     rss: int = 0
     output: torch.Tensor | None = None
 
 
-def library_mode(animator: Animator, source: torch.Tensor, driving: torch.Tensor, batch_size: int) -> Callable:
-    """(b): what the pipeline runs, source prepared once, then ``detect_keypoints`` + ``render`` per batch."""
+def library_mode(animator: Animator, source: torch.Tensor, driving: torch.Tensor, batch_size: int,
+                 mixed_dtype: torch.dtype | None = None) -> Callable:
+    """(b): what the pipeline runs, source prepared once, then ``detect_keypoints`` + ``render`` per batch;
+    with ``mixed_dtype``, (m): the frame loop inside :func:`inference_autocast` (the source is prepared
+    in float32, as the pipeline will do)."""
 
     @torch.no_grad()
     def run() -> torch.Tensor:
         prepared = animator.prepare_source(source)
         outputs = []
-        for start in range(0, driving.shape[0], batch_size):
-            images = driving[start : start + batch_size]
-            outputs.append(animator.render(prepared, animator.detect_keypoints(images)).sample.float())
+        with inference_autocast(source.device, mixed_dtype):
+            for start in range(0, driving.shape[0], batch_size):
+                images = driving[start : start + batch_size]
+                outputs.append(animator.render(prepared, animator.detect_keypoints(images)).sample.float())
         return torch.cat(outputs)
 
     return run
+
+
+def cpu_description() -> list[str]:
+    """``lscpu``'s model name and flags (or what ``/proc/cpuinfo`` says), as printable lines."""
+    lines = []
+    if shutil.which("lscpu"):
+        output = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in output.splitlines():
+            key = line.split(":", 1)[0].strip()
+            if key in ("Model name", "CPU(s)", "Thread(s) per core", "Flags"):
+                lines.append(" ".join(line.split()))
+    elif os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            seen = set()
+            for line in f:
+                key = line.split(":", 1)[0].strip()
+                if key in ("model name", "flags") and key not in seen:
+                    seen.add(key)
+                    lines.append(" ".join(line.split()))
+    flags = " ".join(lines).split()
+    lines.append("half-precision matrix units: " + (", ".join(f for f in ("avx512_bf16", "amx_bf16", "amx_fp16",
+                                                                          "avx512_fp16") if f in flags) or "none"))
+    return lines
+
+
+def load_real_frames(size: int, count: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """A source ``[1, 3, S, S]`` and ``count`` driving frames in ``[-1, 1]`` of real faces, and where they come from.
+
+    The first portrait and the first test clip of ``../shared`` talking-heads-mini when present, else
+    the bundled photo and a head-motion clip rendered from it."""
+    from mcc_hf.image_processing import load_image, resize_to, to_model_range
+
+    images = sorted(glob.glob(os.path.join(SHARED_DATA, "images", "*")))
+    clips = sorted(glob.glob(os.path.join(SHARED_DATA, "test", "*.mp4")))
+    if images and clips:
+        from mcc_hf.video import read_frames
+
+        frames = []
+        for frame in read_frames(clips[0]):
+            frames.append(load_image(frame))
+            if len(frames) == count:
+                break
+        source = load_image(images[0])[None]
+        origin = f"{os.path.basename(images[0])} driven by {os.path.basename(clips[0])}"
+    else:
+        from mcc_hf.demo import load_demo_source, render_driving_clip
+
+        clip = torch.from_numpy(render_driving_clip(size=size, num_frames=count)).permute(0, 3, 1, 2).float() / 255
+        frames = list(clip)
+        source = load_image(load_demo_source())[None]
+        origin = "the bundled photo driven by a rendered head-motion clip"
+    return to_model_range(resize_to(source, size)), to_model_range(resize_to(torch.stack(frames), size)), origin
+
+
+def mixed_precision_psnr(dtype: torch.dtype, count: int) -> tuple[float, str]:
+    """PSNR (dB, on [0, 1] frames) of mixed precision against float32 with the trained default model,
+    in relative mode with the first driving frame as reference, as the pipeline animates."""
+    from mcc_hf.image_processing import from_model_range
+    from mcc_hf.loading import load_pipeline
+
+    pipe = load_pipeline(None)
+    animator = pipe.animator
+    source, driving, origin = load_real_frames(pipe.sample_size, count)
+    outputs = []
+    with torch.inference_mode():
+        prepared = animator.prepare_source(source)
+        reference = animator.detect_keypoints(driving[:1])
+        for mode in (None, dtype):
+            with inference_autocast(source.device, mode):
+                keypoints = MotionTransfer(prepared, reference=reference)(animator.detect_keypoints(driving))
+                outputs.append(from_model_range(animator.render(prepared, keypoints).sample.float()))
+    mse = (outputs[0] - outputs[1]).pow(2).mean().item()
+    return (10 * math.log10(1.0 / mse) if mse > 0 else math.inf), origin
 
 
 def main() -> None:
@@ -351,6 +444,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8, help="driving frames per repetition")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of every mode")
     parser.add_argument("--batch-sizes", default="1,4", help="library batch sizes to time (1 is always included)")
+    parser.add_argument("--mixed-dtype", default="bfloat16", choices=("bfloat16", "float16"),
+                        help="half precision of the mixed mode (m)")
+    parser.add_argument("--psnr-frames", type=int, default=16, help="real frames for the mixed-precision PSNR")
     parser.add_argument("--approx", default="", help="comma-separated approximate modes: bf16, compile")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--profile", action="store_true", help="also print a per-module time profile of (a) and (b)")
@@ -369,40 +465,48 @@ def main() -> None:
 
     reference = ReferenceLoop(keypoint_detector, dense_motion, generator)
     animator = Animator(keypoint_detector, dense_motion, generator)
+    animator.set_memory_format(torch.channels_last)  # what the pipeline does on CPU
 
     def run_reference() -> torch.Tensor:
         return torch.cat([reference.frame(source, driving[t : t + 1]) for t in range(driving.shape[0])])
 
     batch_sizes = sorted({1, *(int(b) for b in args.batch_sizes.split(",") if b)})
+    mixed_dtype = getattr(torch, args.mixed_dtype)
     modes = [Mode("(a) reference style, bs1", run_reference, 1)]
     modes += [Mode(f"(b) library, bs{b}", library_mode(animator, source, driving, b), b) for b in batch_sizes]
+    modes.append(Mode(f"(m) mixed {args.mixed_dtype}, bs1", library_mode(animator, source, driving, 1, mixed_dtype), 1))
 
     approx = [name for name in args.approx.split(",") if name]
     for name in approx:
         if name == "bf16":
             bf16 = Animator(*(copy.deepcopy(m).to(torch.bfloat16) for m in (keypoint_detector, dense_motion, generator)))
+            bf16.set_memory_format(torch.channels_last)
             modes.append(Mode("(approx) bfloat16, bs1", library_mode(bf16, source.bfloat16(), driving.bfloat16(), 1), 1))
         elif name == "compile":
-            compiled = copy.deepcopy(generator)
-            compiled.forward = torch.compile(compiled.forward)
-            animator_c = Animator(keypoint_detector, dense_motion, compiled)
-            modes.append(Mode("(approx) torch.compile, bs1", library_mode(animator_c, source, driving, 1), 1))
+            compiled = [copy.deepcopy(m) for m in (keypoint_detector, dense_motion, generator)]
+            compile_per_frame(*compiled)
+            animator_c = Animator(*compiled)
+            animator_c.set_memory_format(torch.channels_last)
+            modes.append(Mode("(approx) compile_per_frame, bs1", library_mode(animator_c, source, driving, 1), 1))
         else:
             parser.error(f"unknown approximate mode {name!r} (use bf16, compile)")
 
+    for line in cpu_description():
+        print(f"cpu: {line}")
     print(f"preset {args.preset}: {size}x{size}, {args.frames} frames x {args.repeats} repetitions, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for mode in modes:  # warm-up (and compilation) outside the timed repetitions
         start = time.perf_counter()
         mode.output = mode.run()
-        if mode.name.startswith("(approx) torch.compile"):
-            print(f"  torch.compile warm-up (compilation): {time.perf_counter() - start:.1f} s")
+        if mode.name.startswith("(approx) compile"):
+            print(f"  compile_per_frame warm-up (compilation): {time.perf_counter() - start:.1f} s")
     for _ in range(args.repeats):
         for mode in modes:
             with PeakRSS() as rss:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 mode.output = mode.run()
                 mode.times.append((time.perf_counter() - start) / args.frames)
+                mode.cpu_times.append((time.process_time() - cpu_start) / args.frames)
             mode.rss = max(mode.rss, rss.peak)
 
     # FLOPs: (a) per frame, and the library's per-frame arithmetic (same operators, source side cached).
@@ -417,22 +521,25 @@ def main() -> None:
     latency_a = statistics.median(base.times)
     print(f"machine peak: conv3x3 channels-last {conv_peak:.0f} GFLOP/s, fp32 matmul {matmul_peak:.0f} GFLOP/s")
     print(f"work per frame: (a) {flops_a / 1e9:.1f} GFLOP, (b) {flops_b / 1e9:.1f} GFLOP (source side cached)")
-    print(f"{'mode':32s} {'s/frame':>8s} {'fps':>6s} {'(a)/x':>6s} {'GFLOP/s':>8s} {'of peak':>7s} "
-          f"{'peak RSS':>9s} {'max|d| vs (a)':>13s}")
-    speedup_bs1 = speedup_best = 0.0
+    cpu_a = statistics.median(base.cpu_times)
+    print(f"{'mode':32s} {'s/frame':>8s} {'fps':>6s} {'(a)/x':>6s} {'cpu s/fr':>8s} {'(a)/x':>6s} {'GFLOP/s':>8s} "
+          f"{'of peak':>7s} {'peak RSS':>9s} {'max|d| vs (a)':>13s}")
+    speedup_bs1 = speedup_best = mixed_speedup = 0.0
     max_diff_exact = 0.0
     for mode in modes:
-        latency = statistics.median(mode.times)
+        latency, cpu = statistics.median(mode.times), statistics.median(mode.cpu_times)
         flops = flops_a if mode is base else flops_b
         diff = (mode.output.float() - base.output).abs().max().item()
         ratio = latency_a / latency
-        print(f"{mode.name:32s} {latency:8.3f} {1 / latency:6.2f} {ratio:6.2f} {flops / latency / 1e9:8.0f} "
-              f"{flops / latency / 1e9 / peak:7.0%} {mode.rss / 2**20:7.0f} MB {diff:13.2e}")
+        print(f"{mode.name:32s} {latency:8.3f} {1 / latency:6.2f} {ratio:6.2f} {cpu:8.3f} {cpu_a / cpu:6.2f} "
+              f"{flops / latency / 1e9:8.0f} {flops / latency / 1e9 / peak:7.0%} {mode.rss / 2**20:7.0f} MB {diff:13.2e}")
         if mode.name.startswith("(b)"):
             max_diff_exact = max(max_diff_exact, diff)
             speedup_best = max(speedup_best, ratio)
             if mode.batch_size == 1:
                 speedup_bs1 = ratio
+        elif mode.name.startswith("(m)"):
+            mixed_speedup = ratio
     if args.profile:
         with torch.no_grad():
             print_profile("(a) reference style", (reference.keypoint_detector, reference.dense_motion,
@@ -444,8 +551,11 @@ def main() -> None:
         f"{m.name.split(',')[0]} bs{m.batch_size}: " + ",".join(f"{t:.3f}" for t in m.times) for m in modes))
     print(f"output range of (a): [{base.output.min().item():.3f}, {base.output.max().item():.3f}]; "
           f"exact modes {'within' if max_diff_exact <= EXACT_TOLERANCE else 'OUTSIDE'} {EXACT_TOLERANCE:g}")
-    print(f"speedup_bs1={speedup_bs1:.3f} speedup_best={speedup_best:.3f} "
-          f"max_abs_diff={max_diff_exact:.3e} peak_gflops={peak:.1f}")
+    psnr, origin = mixed_precision_psnr(mixed_dtype, args.psnr_frames)
+    print(f"mixed precision ({args.mixed_dtype}) against float32 on the trained default model, {args.psnr_frames} "
+          f"frames of {origin}: PSNR {psnr:.2f} dB")
+    print(f"speedup_bs1={speedup_bs1:.3f} speedup_best={speedup_best:.3f} max_abs_diff={max_diff_exact:.3e} "
+          f"mixed_speedup={mixed_speedup:.3f} mixed_psnr_db={psnr:.2f}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "mcc_hf.cli.animate",
     "mcc_hf.cli.live",
     "mcc_hf.cli.demo",
+    "mcc_hf.cli.animate_batch",
+    "mcc_hf.cli.export_onnx",
 )
 
 

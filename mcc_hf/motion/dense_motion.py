@@ -15,7 +15,9 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
 from ..layers import AntiAliasDownsample, Float32Conv2d
-from .geometry import grid_sample, identity_grid, keypoint_gaussians
+from .geometry import (
+    apply_2x2, blend_motions, compute_dtype, grid_sample, identity_grid, keypoint_gaussians, matmul_2x2,
+)
 from .hourglass import Hourglass, checkpoint_keeping_batch_norm_statistics
 from .keypoints import Keypoints, inverse_2x2
 
@@ -99,12 +101,14 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         super().enable_gradient_checkpointing(gradient_checkpointing_func or checkpoint_keeping_batch_norm_statistics)
 
     def sparse_motions(self, kp_driving: Keypoints, kp_source: Keypoints, height: int, width: int) -> torch.Tensor:
-        """The background (identity) and K keypoint motions as sampling grids ``[B, K + 1, h, w, 2]``."""
-        grid = identity_grid(height, width, device=kp_driving.value.device, dtype=kp_driving.value.dtype)
+        """The background (identity) and K keypoint motions as sampling grids ``[B, K + 1, h, w, 2]``
+        (float32, or float64 for float64 keypoints, also under autocast)."""
+        work = compute_dtype(kp_driving.value.dtype)
+        grid = identity_grid(height, width, device=kp_driving.value.device, dtype=work)
         b, k = kp_driving.value.shape[:2]
         relative = grid.view(1, 1, height, width, 2) - kp_driving.value.view(b, k, 1, 1, 2)
-        affine = torch.matmul(kp_source.jacobian, inverse_2x2(kp_driving.jacobian))  # [B, K, 2, 2]
-        relative = torch.einsum("bkij,bkhwj->bkhwi", affine, relative)
+        affine = matmul_2x2(kp_source.jacobian, inverse_2x2(kp_driving.jacobian))  # [B, K, 2, 2]
+        relative = apply_2x2(affine.view(b, k, 1, 1, 2, 2), relative)
         driving_to_source = relative + kp_source.value.view(b, k, 1, 1, 2)
         background = grid.view(1, 1, height, width, 2).expand(b, 1, height, width, 2)
         return torch.cat([background, driving_to_source], dim=1)
@@ -130,8 +134,11 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         _, c, h, w = source.shape
         k = self.config.num_keypoints
 
-        gaussian_driving = keypoint_gaussians(kp_driving.value, h, w, self.config.keypoint_variance)
-        gaussian_source = keypoint_gaussians(kp_source.value, h, w, self.config.keypoint_variance)
+        # Geometry is computed in float32 (also under autocast); its results are returned in the model's dtype.
+        dtype = self.mask.weight.dtype
+        variance = self.config.keypoint_variance
+        gaussian_driving = keypoint_gaussians(kp_driving.value, h, w, variance, dtype=dtype)
+        gaussian_source = keypoint_gaussians(kp_source.value, h, w, variance, dtype=dtype)
         heatmaps = F.pad(gaussian_driving - gaussian_source, (0, 0, 0, 0, 1, 0))  # zero background channel first
 
         motions = self.sparse_motions(kp_driving, kp_source, h, w)  # [B, K+1, h, w, 2]
@@ -145,9 +152,9 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         hourglass_input = torch.cat([heatmaps.unsqueeze(2).to(source.dtype), deformed], dim=2).view(batch, -1, h, w)
         features = self.hourglass(hourglass_input)
 
-        mask = F.softmax(self.mask(features), dim=1).to(motions.dtype)  # [B, K+1, h, w]
-        deformation = torch.einsum("bkhw,bkhwc->bhwc", mask, motions)
-        occlusion = torch.sigmoid(self.occlusion(features)).to(motions.dtype)
+        mask = F.softmax(self.mask(features).to(motions.dtype), dim=1)  # [B, K+1, h, w], float32 like the motions
+        deformation = blend_motions(mask, motions).to(dtype)
+        occlusion = torch.sigmoid(self.occlusion(features).to(motions.dtype))
         output = DenseMotionOutput(
             deformation=deformation, occlusion=occlusion, driving_heatmap=gaussian_driving, mask=mask
         )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from diffusers import ConfigMixin, ModelMixin
@@ -15,9 +14,8 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
 from ..layers import AntiAliasDownsample, Float32Conv2d
-from .geometry import identity_grid
 from .hourglass import Hourglass, checkpoint_keeping_batch_norm_statistics
-from .keypoints import Keypoints
+from .keypoints import Keypoints, keypoints_from_heatmaps
 
 __all__ = ["KeypointDetector", "KeypointDetectorOutput"]
 
@@ -121,13 +119,9 @@ class KeypointDetector(ModelMixin, ConfigMixin):
         features = self.predictor(self.down(image))
         logits = self.kp(features)  # [B, K, h, w], float32 or wider
         b, k, h, w = logits.shape
-        heatmap = F.softmax(logits.reshape(b, k, h * w) / self.config.temperature, dim=2).reshape(b, k, h, w)
-
-        grid = identity_grid(h, w, device=image.device, dtype=heatmap.dtype)
-        value = (heatmap.unsqueeze(-1) * grid).sum(dim=(2, 3))  # [B, K, 2]
-
         jacobian_maps = self.jacobian(features).reshape(b, k, 4, h, w)
-        jacobian = (heatmap.unsqueeze(2) * jacobian_maps).reshape(b, k, 4, h * w).sum(-1).reshape(b, k, 2, 2)
+        # Softmax, expectation and Jacobian averaging in float32 or wider (also under autocast).
+        keypoints = keypoints_from_heatmaps(logits, jacobian_maps, self.config.temperature)
         if not return_dict:
-            return value, jacobian
-        return KeypointDetectorOutput(value=value, jacobian=jacobian)
+            return keypoints.value, keypoints.jacobian
+        return KeypointDetectorOutput(value=keypoints.value, jacobian=keypoints.jacobian)

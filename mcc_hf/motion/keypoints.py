@@ -7,8 +7,18 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["Keypoints", "convex_hull_area", "normalize_keypoints"]
+from .geometry import compute_dtype, identity_grid, matmul_2x2
+
+__all__ = [
+    "Keypoints",
+    "adapt_movement_scale",
+    "convex_hull_area",
+    "inverse_2x2",
+    "keypoints_from_heatmaps",
+    "normalize_keypoints",
+]
 
 
 @dataclass
@@ -37,14 +47,18 @@ class Keypoints:
         return self.value.shape[0]
 
     def expand(self, batch_size: int) -> "Keypoints":
-        """Broadcast a batch of one to ``batch_size`` (no copy)."""
+        """Broadcast a batch of one to ``batch_size`` (no copy).
+
+        A batch of one is tested first, so a symbolic ``batch_size`` (``torch.export``, ONNX export
+        with a dynamic batch) is never compared with a concrete one.
+        """
+        if self.batch_size == 1:
+            return Keypoints(
+                value=self.value.expand(batch_size, -1, -1), jacobian=self.jacobian.expand(batch_size, -1, -1, -1)
+            )
         if self.batch_size == batch_size:
             return self
-        if self.batch_size != 1:
-            raise ValueError(f"cannot broadcast {self.batch_size} keypoint sets to a batch of {batch_size}")
-        return Keypoints(
-            value=self.value.expand(batch_size, -1, -1), jacobian=self.jacobian.expand(batch_size, -1, -1, -1)
-        )
+        raise ValueError(f"cannot broadcast {self.batch_size} keypoint sets to a batch of {batch_size}")
 
     @staticmethod
     def cat(items: list["Keypoints"]) -> "Keypoints":
@@ -54,11 +68,44 @@ class Keypoints:
 
 
 def inverse_2x2(matrices: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``[..., 2, 2]`` matrices, computed in at least float32 (``linalg.inv`` refuses
-    float16/bfloat16) and returned in the input dtype."""
-    if matrices.dtype in (torch.float16, torch.bfloat16):
-        return torch.inverse(matrices.float()).to(matrices.dtype)
-    return torch.inverse(matrices)
+    """Inverses of ``[..., 2, 2]`` matrices in closed form: ``[[d, -b], [-c, a]] / (ad - bc)``.
+
+    Computed element-wise in float32 (float64 stays float64) and returned in that dtype, whatever the
+    input dtype and autocast state. Unlike ``torch.linalg.inv`` it neither synchronises with the
+    device (no error check on the host) nor blocks ONNX export. A singular matrix gives non-finite
+    entries, as dividing by a zero determinant does.
+    """
+    m = matrices.to(compute_dtype(matrices.dtype))
+    a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+    determinant = a * d - b * c
+    inverse = torch.stack([torch.stack([d, -b], dim=-1), torch.stack([-c, a], dim=-1)], dim=-2)
+    return inverse / determinant[..., None, None]
+
+
+def keypoints_from_heatmaps(logits: torch.Tensor, jacobian_maps: torch.Tensor, temperature: float,
+                            *, dtype: torch.dtype | None = None) -> Keypoints:
+    """Keypoints as the expected coordinates of softmax heatmaps, Jacobians as heatmap-weighted averages.
+
+    Computed in float32 (float64 stays float64) whatever the input dtype and autocast state.
+
+    Args:
+        logits: ``[B, K, h, w]`` heatmap logits.
+        jacobian_maps: ``[B, K, 4, h, w]`` per-position Jacobian entries, row-major ``[[a, b], [c, d]]``.
+        temperature: softmax temperature.
+        dtype: dtype of the result (default: float32, or float64 for float64 logits).
+
+    Returns:
+        :class:`Keypoints` with ``value [B, K, 2]`` (x, y) in ``[-1, 1]`` and ``jacobian [B, K, 2, 2]``.
+    """
+    work = compute_dtype(logits.dtype)
+    b, k, h, w = logits.shape
+    heatmap = F.softmax(logits.to(work).reshape(b, k, h * w) / temperature, dim=2).reshape(b, k, h, w)
+    grid = identity_grid(h, w, device=logits.device, dtype=work)
+    value = (heatmap.unsqueeze(-1) * grid).sum(dim=(2, 3))  # [B, K, 2]
+    weighted = heatmap.unsqueeze(2) * jacobian_maps.to(work)
+    jacobian = weighted.reshape(b, k, 4, h * w).sum(-1).reshape(b, k, 2, 2)
+    keypoints = Keypoints(value=value, jacobian=jacobian)
+    return keypoints if dtype is None else keypoints.to(dtype)
 
 
 def convex_hull_area(points: torch.Tensor) -> float:
@@ -108,11 +155,15 @@ def normalize_keypoints(
     movement scale: ``movement_scale`` if given, else the convex-hull ratio of
     :func:`adapt_movement_scale` when ``adapt_scale`` is true, else 1.
 
-    The source and initial keypoints are broadcast over the driving batch.
+    The source and initial keypoints are broadcast over the driving batch. Computed in float32
+    (float64 stays float64) whatever the input dtype and autocast state; the result has the dtype of
+    ``kp_driving``. With ``movement_scale`` given, nothing here reads tensors back to the host
+    (the convex-hull ratio does: compute it once per video).
     """
     if movement_scale is None:
         movement_scale = adapt_movement_scale(kp_source, kp_driving_initial) if adapt_scale else 1.0
-    value = (kp_driving.value - kp_driving_initial.value) * movement_scale + kp_source.value
-    relative_jacobian = torch.matmul(kp_driving.jacobian, inverse_2x2(kp_driving_initial.jacobian))
-    jacobian = torch.matmul(relative_jacobian, kp_source.jacobian)
-    return Keypoints(value=value, jacobian=jacobian)
+    work = compute_dtype(kp_driving.value.dtype)
+    value = (kp_driving.value.to(work) - kp_driving_initial.value.to(work)) * movement_scale + kp_source.value.to(work)
+    relative_jacobian = matmul_2x2(kp_driving.jacobian, inverse_2x2(kp_driving_initial.jacobian))
+    jacobian = matmul_2x2(relative_jacobian, kp_source.jacobian)
+    return Keypoints(value=value, jacobian=jacobian).to(kp_driving.value.dtype)
