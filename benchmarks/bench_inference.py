@@ -33,7 +33,7 @@ affects them alike; the process CPU time per frame is reported too. The CPU mode
 where ``mixed_speedup`` is (a)'s time over (m)'s and ``mixed_psnr_db`` the PSNR above.
 
 Run: ``python benchmarks/bench_inference.py --preset vox-256 --frames 8``. Measured figures:
-``docs/speed-modes.md``.
+``docs/performance.md``.
 """
 
 from __future__ import annotations

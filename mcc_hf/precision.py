@@ -21,7 +21,7 @@ Typical use (the pipeline's frame loop does the same)::
             for batch in driving_batches:
                 frames = animator.render(source, animator.detect_keypoints(batch)).sample.float()
 
-How close each mode is to float32, per device, is measured in ``docs/speed-modes.md``.
+How close each mode is to float32, per device, is measured in ``docs/performance.md``.
 """
 
 from __future__ import annotations

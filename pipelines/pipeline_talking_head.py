@@ -53,6 +53,7 @@ from mcc_hf.motion.dense_motion import DenseMotionNetwork
 from mcc_hf.motion.keypoint_detector import KeypointDetector
 from mcc_hf.motion.keypoints import Keypoints
 from mcc_hf.motion.smoothing import KeypointSmoother
+from mcc_hf.precision import HALF_DTYPES, compile_per_frame, inference_autocast
 from mcc_hf.video import DEFAULT_FPS, DrivingVideo, VideoWriter, check_frame_size, check_output_path
 
 __all__ = ["AnimateToFileResult", "TalkingHeadPipeline", "TalkingHeadPipelineOutput"]
@@ -192,6 +193,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         check_compatible(keypoint_detector, dense_motion, generator)
         self.register_modules(keypoint_detector=keypoint_detector, dense_motion=dense_motion, generator=generator)
         self._animator: Animator | None = None
+        self._mixed_precision: torch.dtype | None = None
 
     @classmethod
     def from_preset(cls, preset: str = "vox-256") -> "TalkingHeadPipeline":
@@ -215,6 +217,53 @@ class TalkingHeadPipeline(DiffusionPipeline):
         if self._animator is None or any(a is not b for a, b in zip(self._animator.modules, modules)):
             self._animator = Animator(*modules)
         return self._animator
+
+    # Speed options ------------------------------------------------------------------------------
+    def enable_mixed_precision(self, dtype: str | torch.dtype = "bfloat16") -> None:
+        """Render driving frames in mixed precision from now on (every entry point).
+
+        Convolutions and attention of the per-frame networks run in ``dtype`` under autocast, while the
+        geometry (keypoint expectation, Jacobians and their inverses, relative motion, sampling grids and
+        flows) stays in float32 and the source is prepared in float32 once per video. The weights are not
+        cast. Measured quality and speed per device: ``docs/performance.md``. To cast the whole model
+        instead (less accurate), load it with ``torch_dtype=``.
+
+        Args:
+            dtype: ``"bfloat16"`` (the best choice on CPUs with avx512_bf16/AMX and on recent GPUs) or
+                ``"float16"``, as a string or a ``torch.dtype``.
+
+        Raises:
+            InvalidOptionError: another dtype, or a device where autocast is not available.
+        """
+        half = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+        if half not in HALF_DTYPES:
+            raise InvalidOptionError("dtype", "must be bfloat16 or float16 (float32 needs no mixed precision)", dtype)
+        if not torch.amp.is_autocast_available(self._execution_device.type):
+            raise InvalidOptionError("dtype", f"must be float32 on {self._execution_device.type} devices (no autocast)", dtype)
+        self._mixed_precision = half
+
+    def disable_mixed_precision(self) -> None:
+        """Render in the model's own dtype again (see :meth:`enable_mixed_precision`)."""
+        self._mixed_precision = None
+
+    def enable_compile(self, **compile_options) -> None:
+        """Compile the networks that run for every driving frame with ``torch.compile`` (regional compilation:
+        the keypoint detector, the dense motion network and the generator's decoder blocks, fusion modules
+        and compensators; not the source encoder, which runs once per video).
+
+        Compilation happens on the first frames of the next animation and again for each new batch or
+        frame size, so keep ``batch_size`` fixed. It takes minutes and pays off on long or many videos
+        (``docs/performance.md`` has the measured compile times and speed-ups). It is in place: reload the
+        pipeline to go back to eager mode.
+
+        Args:
+            compile_options: ``torch.compile`` arguments (``mode``, ``backend``, ``dynamic``, ...).
+        """
+        compile_per_frame(self.keypoint_detector, self.dense_motion, self.generator, **compile_options)
+
+    def _autocast(self):
+        """The mixed-precision context of the per-frame networks (a no-op unless enabled)."""
+        return inference_autocast(self._execution_device, self._mixed_precision)
 
     # Step 1 ------------------------------------------------------------------------------------
     @staticmethod
@@ -322,7 +371,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
             frame = load_image(reference_frame)
             if driving_box is not None:
                 frame = crop_driving_frame(frame, driving_box, "reference frame")
-            reference = self.animator.detect_keypoints(self.preprocess(frame[None]))
+            reference = self._detect_driving(frame[None])
         return MotionTransfer(source, relative=relative, adapt_scale=adapt_scale,
                               smoother=KeypointSmoother(smoothing, fps=fps), reference=reference)
 
@@ -365,10 +414,17 @@ class TalkingHeadPipeline(DiffusionPipeline):
 
     def _driving_keypoints(self, plan: AnimationPlan, crops: list[torch.Tensor]) -> Keypoints:
         """``[3, s, s]`` driving crops at the model size -> the keypoints to render them with."""
-        return plan.motion(self.animator.detect_keypoints(self.preprocess(torch.stack(crops))))
+        return plan.motion(self._detect_driving(torch.stack(crops)))
+
+    def _detect_driving(self, frames: torch.Tensor) -> Keypoints:
+        """``[B, 3, s, s]`` driving frames in ``[0, 1]`` -> their keypoints (float32)."""
+        with self._autocast():
+            return self.animator.detect_keypoints(self.preprocess(frames))
 
     def _render_keypoints(self, plan: AnimationPlan, keypoints: Keypoints) -> torch.Tensor:
-        return from_model_range(self.animator.render(plan.source, keypoints).sample.float())
+        with self._autocast():
+            sample = self.animator.render(plan.source, keypoints).sample
+        return from_model_range(sample.float())
 
     # Helpers -----------------------------------------------------------------------------------
     def _progress(self, total: int | None, desc: str):
@@ -610,7 +666,7 @@ class LiveAnimation:
         if frame is not None:
             with self.pipe._inference():
                 image = self._framed(load_image(frame))
-                reference = self.pipe.animator.detect_keypoints(self.pipe.preprocess(image[None]))
+                reference = self.pipe._detect_driving(image[None])
             self.plan.motion.set_reference(reference)
 
     def _framed(self, frame: torch.Tensor) -> torch.Tensor:

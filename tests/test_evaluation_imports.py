@@ -1,6 +1,6 @@
 # Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
-"""The evaluation package's import graph has no cycle (module-level and deferred imports alike), and
-each of its modules imports on its own in a fresh interpreter without pulling in transformers."""
+"""The package's import graph has no cycle (module-level and deferred imports alike), and each module of
+the evaluation package imports on its own in a fresh interpreter without pulling in transformers."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mcc_hf"
 
 
 def _modules() -> dict[str, Path]:
-    """``{dotted name: file}`` of every module of mcc_hf (``mcc_hf.pipelines`` lives elsewhere and is left out)."""
+    """``{dotted name: file}`` of every module of mcc_hf, with ``mcc_hf.pipelines`` read from the top-level
+    ``pipelines/`` folder that setup.py installs under that name."""
     found = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        found[".".join(parts)] = path
+    folders = [(PACKAGE, ("mcc_hf",)), (PACKAGE.parent / "pipelines", ("mcc_hf", "pipelines"))]
+    for folder, prefix in folders:
+        for path in folder.rglob("*.py"):
+            parts = [*prefix, *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
     return found
 
 
@@ -73,6 +76,13 @@ def test_the_evaluation_import_graph_has_no_cycle():
     runner = _imported("mcc_hf.evaluation.runner", modules["mcc_hf.evaluation.runner"], modules)
     assert "mcc_hf.evaluation.report" in runner and "mcc_hf.evaluation.results" in runner  # the scan sees imports
     assert _cycles_through("mcc_hf.evaluation") == []
+
+
+def test_the_package_import_graph_has_no_cycle():
+    modules = _modules()
+    assert "mcc_hf.pipelines.pipeline_talking_head" in modules
+    assert "mcc_hf.pipelines.pipeline_talking_head" in _imported("mcc_hf.cli.animate", modules["mcc_hf.cli.animate"], modules)
+    assert _cycles_through("mcc_hf") == []
 
 
 def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ reports stage timings and survives a face-less frame; ``mcc-hf live`` writes wha
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 
@@ -100,6 +101,34 @@ def test_live_command_writes_the_stream(capsys, pipe, data_dir, tmp_path):
     assert re.search(r"5 frames in .* fps\); latency per frame: median .* ms \(prepare .* compose .* ms\)", out)
     info = probe_video(tmp_path / "live.mp4")
     assert info.num_frames == 5 and (info.width, info.height) == (256, 256)
+
+
+@pytest.mark.parametrize("driving", ["camera", "file"])
+def test_ctrl_c_ends_a_camera_session_with_its_recording_but_a_file_run_leaves_nothing(
+        capsys, monkeypatch, pipe, data_dir, tmp_path, driving):
+    from mcc_hf.cli import live as live_command
+
+    frames = list(read_frames(data_dir / "test" / CLIP))[:4]
+
+    def interrupted(_):  # what a camera loop sees when the user presses Ctrl-C after three frames
+        yield from frames[:3]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(live_command, "_camera_frames", interrupted)
+    import mcc_hf.video
+    monkeypatch.setattr(mcc_hf.video, "read_frames", interrupted)
+    model, output = tmp_path / "model", tmp_path / "live.mp4"
+    pipe.save_pretrained(model)
+    source = ["--camera", "0"] if driving == "camera" else ["--driving", str(data_dir / "test" / CLIP)]
+    arguments = ["live", "--source", str(data_dir / "images" / PORTRAIT), *source, "--output", str(output),
+                 "--model", str(model), "--fps", "25"]
+    if driving == "camera":
+        assert main(arguments) == 0
+        assert probe_video(output).num_frames == 3
+    else:
+        assert main(arguments) == 130  # interrupted
+        assert not output.exists()
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
 
 
 def test_live_command_explains_missing_options(capsys, data_dir):

@@ -142,14 +142,15 @@ def test_geometry_stays_float32_under_autocast():
 
 
 def test_whole_model_half_precision_still_runs():
-    """Casting the whole model (not autocast) keeps working: module outputs in the model's dtype."""
+    """Casting the whole model (not autocast) keeps working: images in the model's dtype, geometry in float32."""
     components = [m.to(torch.bfloat16) for m in _components()]
     animator = Animator(*components)
     source, driving = _frames(64, 2)
     with torch.inference_mode():
         prepared = animator.prepare_source(source.bfloat16())
         result = animator.render(prepared, animator.detect_keypoints(driving.bfloat16()))
-    assert result.sample.dtype == result.dense_motion.deformation.dtype == torch.bfloat16
+    assert result.sample.dtype == torch.bfloat16
+    assert result.dense_motion.deformation.dtype == result.keypoints.value.dtype == torch.float32
     assert torch.isfinite(result.sample.float()).all()
 
 
@@ -177,6 +178,43 @@ def test_mixed_precision_is_close_to_float32_on_the_trained_default_model():
     mse = (outputs[torch.float32] - outputs[torch.bfloat16]).pow(2).mean().item()
     psnr = 10 * math.log10(1 / mse)
     assert psnr >= 40, f"mixed precision is {psnr:.1f} dB from float32"
+
+
+def test_pipeline_mixed_precision_renders_frames_close_to_float32_and_can_be_turned_off():
+    from mcc_hf import DEFAULT_MODEL
+    from mcc_hf.demo import render_driving_clip
+    from mcc_hf.errors import InvalidOptionError
+    from mcc_hf.loading import load_pipeline
+
+    pipe = load_pipeline(DEFAULT_MODEL)
+    clip = torch.from_numpy(render_driving_clip(size=pipe.sample_size, num_frames=6)).permute(0, 3, 1, 2).float() / 255
+    exact = pipe(clip[0], clip, crop=False, output_type="pt").frames
+    pipe.enable_mixed_precision("bfloat16")
+    mixed = pipe(clip[0], clip, crop=False, output_type="pt", batch_size=1).frames  # stream() renders one at a time
+    streamed = torch.stack([frame for frame in pipe.stream(clip[0], clip, crop=False, output_type="pt")])
+    pipe.disable_mixed_precision()
+    again = pipe(clip[0], clip, crop=False, output_type="pt").frames
+    psnr = 10 * math.log10(1 / (exact - mixed).pow(2).mean().item())
+    assert 40 <= psnr < float("inf"), f"mixed precision is {psnr:.1f} dB from float32"  # changed, and close
+    assert torch.equal(streamed, mixed)
+    assert torch.equal(again, exact)
+    assert not torch.is_autocast_enabled("cpu")  # nothing leaks out of the frame loop
+    for wrong in ("float64", torch.float32, "half-ish"):
+        with pytest.raises(InvalidOptionError, match="bfloat16 or float16"):
+            pipe.enable_mixed_precision(wrong)
+
+
+def test_cli_dtype_means_mixed_precision(tmp_path, monkeypatch):
+    from mcc_hf.cli import main
+    from mcc_hf.pipelines.pipeline_talking_head import TalkingHeadPipeline
+
+    calls = []
+    monkeypatch.setattr(TalkingHeadPipeline, "enable_mixed_precision", lambda self, dtype: calls.append(dtype))
+    examples = Path(__file__).resolve().parents[1] / "spaces_demo" / "examples"
+    output = tmp_path / "out.mp4"
+    assert main(["animate", "--source", str(examples / "astronaut-face.jpg"), "--driving", str(examples / "astronaut-nod.mp4"),
+                 "--output", str(output), "--no-crop", "--dtype", "bfloat16"]) == 0
+    assert calls == ["bfloat16"] and output.is_file()
 
 
 def test_inference_autocast_arguments():

@@ -70,9 +70,27 @@ def register(subparsers) -> None:
     compute = parser.add_argument_group("computation")
     compute.add_argument("--batch-size", type=int, default=4, metavar="N", help="frames rendered at once (default: 4)")
     compute.add_argument("--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)")
-    compute.add_argument("--dtype", default="float32", choices=DTYPES,
-                         help="number format of the model (default: float32; bfloat16/float16 are faster on GPUs)")
+    add_speed_options(compute)
     parser.set_defaults(func=run)
+
+
+def add_speed_options(group) -> None:
+    """``--dtype`` and ``--compile`` (shared by ``animate``, ``animate-batch`` and ``live``)."""
+    group.add_argument("--dtype", default="float32", choices=DTYPES,
+                       help="float32 (default, exact) or mixed precision: convolutions and attention in "
+                            "bfloat16/float16, motion geometry in float32 (faster on CPUs with bfloat16 "
+                            "instructions and on GPUs; see docs/performance.md)")
+    group.add_argument("--compile", action="store_true",
+                       help="compile the per-frame networks with torch.compile (minutes of start-up; pays off on "
+                            "long videos)")
+
+
+def apply_speed_options(pipe, args: argparse.Namespace) -> None:
+    """Turn on what :func:`add_speed_options` asked for."""
+    if args.dtype != "float32":
+        pipe.enable_mixed_precision(args.dtype)
+    if args.compile:
+        pipe.enable_compile()
 
 
 def _device(name: str):
@@ -90,8 +108,6 @@ def _device(name: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ..image_processing import image_size
     from ..loading import load_pipeline
     from ..pipelines.pipeline_talking_head import TalkingHeadPipeline
@@ -105,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.output, inputs=(args.source, args.driving))
     device = _device(args.device)
 
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    pipe = load_pipeline(args.model, device=device, dtype=dtypes[args.dtype])
+    pipe = load_pipeline(args.model, device=device)
+    apply_speed_options(pipe, args)
     result = pipe.animate_to_file(
         args.source, args.driving, args.output,
         relative=args.relative, adapt_scale=args.adapt_scale, find_best_frame=args.find_best_frame,

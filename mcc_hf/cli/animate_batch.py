@@ -16,6 +16,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from .animate import add_speed_options, apply_speed_options
+
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("source", "driving", "output")
@@ -85,6 +87,7 @@ def register(subparsers) -> None:
     compute.add_argument("--batch-size", type=int, default=4, metavar="N", help="frames rendered at once (default: 4)")
     compute.add_argument("--device", default=None, metavar="DEVICE",
                          help="cpu, cuda or cuda:N (default: the device accelerate assigns to the process, else cpu)")
+    add_speed_options(compute)
     parser.set_defaults(func=run)
 
 
@@ -178,6 +181,7 @@ def _run_jobs(args: argparse.Namespace, jobs: list[tuple[int, Job]], total: int,
     if not jobs:
         return results
     pipe = load_pipeline(args.model, device=device)
+    apply_speed_options(pipe, args)
     pipe.set_progress_bar_config(disable=True)
     for index, job in jobs:
         label = f"[{index + 1}/{total}] {job.output}"

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .animate import add_speed_options, apply_speed_options
+
 logger = logging.getLogger(__name__)
 
 EPILOG = """\
@@ -54,6 +56,7 @@ def register(subparsers) -> None:
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of a camera (and of --output for one)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     parser.add_argument("--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N")
+    add_speed_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -109,70 +112,100 @@ def _virtual_camera(width: int, height: int, fps: float):
     return pyvirtualcam.Camera(width=width, height=height, fps=fps)
 
 
+class _Outputs:
+    """Where the animated frames go: a video file (written atomically), a window and/or a virtual camera."""
+
+    def __init__(self, args: argparse.Namespace, fps: float):
+        from ..video import VideoWriter
+
+        self.fps = fps
+        self.window = _Window() if args.show else None
+        self.writer = VideoWriter(args.output, fps) if args.output else None
+        self.virtual_camera = args.virtual_camera
+        self.camera = None
+
+    def send(self, frame: np.ndarray) -> str | None:
+        """Deliver one RGB ``uint8`` frame; returns the window's action (``"quit"``, ``"recalibrate"``) if any."""
+        if self.writer is not None:
+            self.writer.write(frame)
+        if self.virtual_camera:
+            self.camera = self.camera or _virtual_camera(frame.shape[1], frame.shape[0], self.fps)
+            self.camera.send(frame)
+        return self.window.show(frame) if self.window is not None else None
+
+    def close(self, completed: bool) -> None:
+        """Finish the video file (or discard it when the run did not complete) and close the rest."""
+        try:
+            if self.writer is not None:
+                self.writer.close() if completed else self.writer.abort()
+        finally:
+            if self.window is not None:
+                self.window.close()
+            if self.camera is not None:
+                self.camera.close()
+
+
+def _driving(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], float]:
+    """The driving frames (a file read frame by frame, or the camera) and their frame rate."""
+    from ..video import probe_video, read_frames
+
+    if args.driving:
+        return read_frames(args.driving), float(probe_video(args.driving).fps)
+    return _camera_frames(args.camera), args.fps
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cli.animate import _device
     from ..errors import UserInputError
     from ..image_processing import image_size
     from ..loading import load_pipeline
     from ..pipelines.pipeline_talking_head import TalkingHeadPipeline
-    from ..video import VideoWriter, check_output_path, probe_video, read_frames
+    from ..video import check_output_path
 
     TalkingHeadPipeline.check_inputs(smoothing=args.smoothing, output_size=args.output_size)
     if not (args.output or args.show or args.virtual_camera):
         raise UserInputError("say where the frames go: --output FILE, --show and/or --virtual-camera")
     image_size(args.source)
-    fps = args.fps
-    if args.driving:
-        fps = float(probe_video(args.driving).fps)
-        frames = read_frames(args.driving)
-    else:
-        frames = _camera_frames(args.camera)
+    frames, fps = _driving(args)
     if args.output:
         check_output_path(args.output, inputs=(args.source, args.driving))
     pipe = load_pipeline(args.model, device=_device(args.device))
+    apply_speed_options(pipe, args)
     session = pipe.live(args.source, crop=args.crop, smoothing=args.smoothing, output_size=args.output_size,
                         fps=fps, output_type="np")
-    window = _Window() if args.show else None
-    writer = VideoWriter(args.output, fps) if args.output else None
-    camera = None
+
+    outputs = _Outputs(args, fps)
     latencies, stages = [], {}
-    started = time.perf_counter()
+    started, completed = time.perf_counter(), False
     try:
-        for index, frame in enumerate(frames):
-            if args.max_frames is not None and index >= args.max_frames:
-                break
-            begin = time.perf_counter()
-            output = (session(frame) * 255).round().astype(np.uint8)
-            latencies.append(time.perf_counter() - begin)
-            for stage, seconds in session.timings.items():
-                stages.setdefault(stage, []).append(seconds)
-            if writer is not None:
-                writer.write(output)
-            if args.virtual_camera:
-                camera = camera or _virtual_camera(output.shape[1], output.shape[0], fps)
-                camera.send(output)
-            if window is not None:
-                action = window.show(output)
+        try:
+            for index, frame in enumerate(frames):
+                if args.max_frames is not None and index >= args.max_frames:
+                    break
+                begin = time.perf_counter()
+                output = (session(frame) * 255).round().astype(np.uint8)
+                latencies.append(time.perf_counter() - begin)
+                for stage, seconds in session.timings.items():
+                    stages.setdefault(stage, []).append(seconds)
+                action = outputs.send(output)
                 if action == "quit":
                     break
                 if action == "recalibrate":
                     session.set_reference(None)
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        except KeyboardInterrupt:
+            if args.driving:
+                raise  # a file run stopped early leaves no partial output
+            logger.info("stopped by Ctrl-C")  # how a camera session ends: keep what was recorded
+        completed = bool(latencies)
     finally:
-        if window is not None:
-            window.close()
-        if camera is not None:
-            camera.close()
+        outputs.close(completed)
     if not latencies:
         raise UserInputError("no frames arrived")
-    elapsed = time.perf_counter() - started
-    breakdown = ", ".join(f"{stage} {1000 * statistics.median(values):.1f}" for stage, values in stages.items())
-    print(f"{len(latencies)} frames in {elapsed:.1f} s ({len(latencies) / elapsed:.1f} fps); latency per frame: "
-          f"median {1000 * statistics.median(latencies):.1f} ms ({breakdown} ms)"
-          + (f"; wrote {args.output}" if args.output else ""))
+    print(_summary(latencies, stages, time.perf_counter() - started) + (f"; wrote {args.output}" if args.output else ""))
     return 0
+
+
+def _summary(latencies: list[float], stages: dict[str, list[float]], elapsed: float) -> str:
+    breakdown = ", ".join(f"{stage} {1000 * statistics.median(values):.1f}" for stage, values in stages.items())
+    return (f"{len(latencies)} frames in {elapsed:.1f} s ({len(latencies) / elapsed:.1f} fps); latency per frame: "
+            f"median {1000 * statistics.median(latencies):.1f} ms ({breakdown} ms)")

@@ -134,11 +134,10 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         _, c, h, w = source.shape
         k = self.config.num_keypoints
 
-        # Geometry is computed in float32 (also under autocast); its results are returned in the model's dtype.
-        dtype = self.mask.weight.dtype
+        # Geometry is computed and returned in float32 (float64 for float64 keypoints), also under autocast.
         variance = self.config.keypoint_variance
-        gaussian_driving = keypoint_gaussians(kp_driving.value, h, w, variance, dtype=dtype)
-        gaussian_source = keypoint_gaussians(kp_source.value, h, w, variance, dtype=dtype)
+        gaussian_driving = keypoint_gaussians(kp_driving.value, h, w, variance)
+        gaussian_source = keypoint_gaussians(kp_source.value, h, w, variance)
         heatmaps = F.pad(gaussian_driving - gaussian_source, (0, 0, 0, 0, 1, 0))  # zero background channel first
 
         motions = self.sparse_motions(kp_driving, kp_source, h, w)  # [B, K+1, h, w, 2]
@@ -152,8 +151,8 @@ class DenseMotionNetwork(ModelMixin, ConfigMixin):
         hourglass_input = torch.cat([heatmaps.unsqueeze(2).to(source.dtype), deformed], dim=2).view(batch, -1, h, w)
         features = self.hourglass(hourglass_input)
 
-        mask = F.softmax(self.mask(features).to(motions.dtype), dim=1)  # [B, K+1, h, w], float32 like the motions
-        deformation = blend_motions(mask, motions).to(dtype)
+        mask = F.softmax(self.mask(features).to(motions.dtype), dim=1)  # [B, K+1, h, w], in the motions' float32 or float64
+        deformation = blend_motions(mask, motions)
         occlusion = torch.sigmoid(self.occlusion(features).to(motions.dtype))
         output = DenseMotionOutput(
             deformation=deformation, occlusion=occlusion, driving_heatmap=gaussian_driving, mask=mask
