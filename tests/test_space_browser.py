@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ARTIFACTS = Path(os.environ.get("MCC_ARTIFACTS_DIR", ROOT / "artifacts"))
 CHROMIUM = os.environ.get("MCC_CHROMIUM", "/usr/bin/chromium")
 RENDER_TIMEOUT_MS = 240_000
+PAGE_LOAD_TIMEOUT_MS = 120_000  # the first page load compiles gradio's front end; slow on a busy machine
 
 
 def _unavailable(reason: str):
@@ -87,7 +88,7 @@ def page(browser, space):
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url)
             if not request.url.startswith((space.url, "data:", "blob:")) else None)
-    page.goto(space.url, wait_until="networkidle")
+    page.goto(space.url, wait_until="networkidle", timeout=PAGE_LOAD_TIMEOUT_MS)
     yield page
     page.close()
     assert outside == [], f"the page requested outside hosts: {outside}"
@@ -343,7 +344,7 @@ def test_live_tab_on_an_insecure_page_says_why_there_is_no_camera(browser, space
     where the computer has one): the tab says to use https:// (or localhost)."""
     context = browser.new_context()
     page = context.new_page()
-    page.goto(space.url.replace("127.0.0.1", INSECURE_HOST), wait_until="load")
+    page.goto(space.url.replace("127.0.0.1", INSECURE_HOST), wait_until="load", timeout=PAGE_LOAD_TIMEOUT_MS)
     assert page.evaluate("window.isSecureContext") is False
     page.get_by_role("tab", name="Live").click()
     page.locator("#live-camera-notice").get_by_text("This page cannot use a camera").wait_for(timeout=30_000)
@@ -362,7 +363,7 @@ def test_live_tab_animates_the_webcam_stream(camera_browser, live_space):
     sent: list[str] = []  # camera frames the page sent (after the first, which starts the stream)
     page.on("request", lambda request: sent.append(request.url)
             if request.method == "POST" and re.search(r"/stream/\w+$", request.url) else None)
-    page.goto(live_space.url, wait_until="load")
+    page.goto(live_space.url, wait_until="load", timeout=PAGE_LOAD_TIMEOUT_MS)
     page.get_by_role("tab", name="Live").click()
     page.locator("#live-source img").wait_for(timeout=60_000)  # the example face is the default source
     page.evaluate(RECORD_LIVE_FRAMES)
