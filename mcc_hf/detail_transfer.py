@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from diffusers.utils import BaseOutput
 
-from .motion.geometry import grid_sample, resize, resize_flow
+from .motion.geometry import resize
 
 __all__ = [
     "ANALYSIS_SIZE",
@@ -45,6 +45,7 @@ __all__ = [
     "DetailTransferOutput",
     "consistency_trust",
     "gaussian_blur",
+    "source_coverage",
     "transfer_detail",
     "warp_source",
 ]
@@ -74,11 +75,27 @@ class DetailTransferOutput(BaseOutput):
 
 def _resize_image(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear image resize as :func:`mcc_hf.image_processing.resize_to` does it (pixel-area
-    convention, antialiased when shrinking), without clamping; a no-op at the same size."""
+    convention, antialiased when shrinking), without clamping; a no-op at the same size.
+
+    The channels are resized as separate planes: the same values, and on CPU markedly faster than
+    torch's kernel for a few NCHW channels (torch 2.13).
+    """
     if tuple(images.shape[-2:]) == tuple(size):
         return images
-    shrinking = images.shape[-2] > size[0] or images.shape[-1] > size[1]
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    batch, channels, height, width = images.shape
+    shrinking = height > size[0] or width > size[1]
+    planes = images.reshape(batch * channels, 1, height, width)
+    resized = F.interpolate(planes, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    return resized.view(batch, channels, *size)
+
+
+def _resize_flow(deformation: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`mcc_hf.motion.geometry.resize_flow` (bilinear, ``align_corners=True``) through a contiguous
+    ``[B, 2, h, w]`` copy, which torch's CPU kernel resizes several times faster than the permuted view."""
+    if tuple(deformation.shape[1:3]) == tuple(size):
+        return deformation
+    flow = F.interpolate(deformation.permute(0, 3, 1, 2).contiguous(), size=size, mode="bilinear", align_corners=True)
+    return flow.permute(0, 2, 3, 1)
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -99,7 +116,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-def warp_source(source: torch.Tensor, deformation: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def warp_source(source: torch.Tensor, deformation: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Backward-warp the source with a flow upsampled to ``size``.
 
     Args:
@@ -109,26 +126,25 @@ def warp_source(source: torch.Tensor, deformation: torch.Tensor, size: tuple[int
         size: ``(H, W)``.
 
     Returns:
-        ``warped`` ``[B, C, H, W]`` (bilinear; samples outside the source take the nearest edge
-        pixel) and ``coverage`` ``[B, 1, H, W]`` in ``[0, 1]``: 1 where the sample falls inside
-        the source, falling to 0 one pixel outside.
+        ``[B, C, H, W]``: bilinear samples; those outside the source take the nearest edge pixel
+        (:func:`source_coverage` says where that happens).
     """
-    grid = resize_flow(deformation, size)
-    batch = grid.shape[0]
-    source = source.expand(batch, -1, -1, -1) if source.shape[0] == 1 else source
-    warped = grid_sample_border(source, grid)
-    height, width = size
-    # The share of the bilinear footprint inside the image, per axis (as zero padding would weigh it).
+    grid = _resize_flow(deformation, size)
+    source = source.expand(grid.shape[0], -1, -1, -1) if source.shape[0] == 1 else source
+    if source.device.type == "cpu" and source.dtype in (torch.float16, torch.bfloat16):
+        return warp_source(source.float(), deformation.float(), size).to(source.dtype)
+    return F.grid_sample(source, grid.to(source.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def source_coverage(deformation: torch.Tensor, size: tuple[int, int], source_size: tuple[int, int]) -> torch.Tensor:
+    """Where the flow samples inside the source: ``[B, 1, *size]`` in ``[0, 1]`` (1 inside, 0 from one
+    source pixel outside on), for ``deformation`` ``[B, h, w, 2]`` resized to ``size`` and a source of
+    ``source_size`` pixels."""
+    grid = _resize_flow(deformation, size)
+    height, width = source_size
     inside_x = (1 + (1 - grid[..., 0].abs()) * (width - 1) / 2).clamp(0, 1)
     inside_y = (1 + (1 - grid[..., 1].abs()) * (height - 1) / 2).clamp(0, 1)
-    return warped, (inside_x * inside_y).unsqueeze(1)
-
-
-def grid_sample_border(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Bilinear ``grid_sample`` with ``align_corners=True`` and border padding, in ``images``' dtype."""
-    if images.device.type == "cpu" and images.dtype in (torch.float16, torch.bfloat16):
-        return grid_sample_border(images.float(), grid.float()).to(images.dtype)
-    return F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    return (inside_x * inside_y).unsqueeze(1)
 
 
 def consistency_trust(warped: torch.Tensor, sample: torch.Tensor, tolerance: float = DEFAULT_TOLERANCE) -> torch.Tensor:
@@ -201,12 +217,15 @@ def transfer_detail(
     deformation = deformation.to(device=device, dtype=dtype)
     size = tuple(source.shape[-2:])
 
-    warped, weight = warp_source(source, deformation, size)
-    weight = weight * _resize_image(consistency_trust(warped, sample, tolerance), size)
+    warped = warp_source(source, deformation, size)
+    # Every weight is a smooth map: combine them at the analysis size and upsample once.
+    weight = consistency_trust(warped, sample, tolerance)
+    analysis = tuple(weight.shape[-2:])
+    weight = weight * source_coverage(deformation, analysis, size)
     if occlusion is not None:
-        weight = weight * resize(occlusion.to(device=device, dtype=dtype), size)
-    upscaled = _resize_image(sample, size)
-    frames = torch.lerp(upscaled, warped, weight)
+        weight = weight * resize(occlusion.to(device=device, dtype=dtype), analysis)
+    weight = _resize_image(weight, size)
+    frames = torch.lerp(_resize_image(sample, size), warped, weight)
     return DetailTransferOutput(sample=frames.to(out_dtype), weight=weight.to(out_dtype))
 
 
