@@ -4,7 +4,7 @@
 Steps (``--steps``, default all, in this order):
 
 ``cache``
-    Runs the bundled model (``mcc_hf.DEFAULT_MODEL``) once over the test clips of the mini dataset
+    Runs the bundled model (``mcc_hf.DEFAULT_MODEL``) once over the ``--split`` clips (test or train) of the mini dataset
     as ``mcc-hf evaluate`` does (reconstruction: source = frame 0, relative motion with frame 0 as
     the reference, ``adapt_scale``; first ``--frames`` frames) and over cross-identity pairs (the
     portraits of ``images/`` driven by the test clips in turn). Stores the model output at the model
@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mcc_hf.animator import MotionTransfer
 from mcc_hf.detail_transfer import gaussian_blur, source_coverage, transfer_detail, warp_source
 from mcc_hf.evaluation import metrics as M
 from mcc_hf.evaluation.clips import read_clip
@@ -56,7 +57,7 @@ SIZE = 256  # output and scoring resolution (that of the test clips)
 # --------------------------------------------------------------------------- cache
 
 
-def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8) -> None:
+def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8, split: str = "test") -> None:
     """Model outputs for every reconstruction clip and cross-identity pair, once (skips existing files)."""
     import mcc_hf
     from mcc_hf import TalkingHeadPipeline
@@ -65,7 +66,7 @@ def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8
     animator = pipe.animator
     folder = work / "cache"
     folder.mkdir(parents=True, exist_ok=True)
-    clips = sorted((data / "test").glob("*.mp4"))
+    clips = sorted((data / split).glob("*.mp4"))
     images = sorted((data / "images").glob("*.png"))
     jobs = [(f"rec-{clip.stem}", clip, None) for clip in clips]
     jobs += [(f"xid-{clips[i % len(clips)].stem}-{image.stem}", clips[i % len(clips)], image) for i, image in enumerate(images)]
@@ -78,13 +79,10 @@ def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8
         outputs = {"sample": [], "flow": [], "occlusion": [], "flow0": []}
         with torch.inference_mode():
             prepared = animator.prepare_source(pipe.preprocess(source[None]))
-            reference = scale = None
+            motion = MotionTransfer(prepared, relative=True, adapt_scale=True)  # first frame as the reference
             for start in range(0, len(driving), batch_size):
                 keypoints = animator.detect_keypoints(pipe.preprocess(driving[start:start + batch_size]))
-                if reference is None:
-                    reference = keypoints[0]
-                    scale = animator.movement_scale(prepared, reference, adapt_scale=True)
-                result = animator.render(prepared, animator.transfer_keypoints(prepared, keypoints, reference, scale))
+                result = animator.render(prepared, motion(keypoints))
                 generated = result.generator_output
                 outputs["sample"].append(from_model_range(result.sample.float()))
                 outputs["flow"].append(generated.deformations[-1].float())
@@ -344,8 +342,7 @@ def write_demo_strip(work: Path, frames: int = 12) -> None:
     with torch.inference_mode():
         prepared = animator.prepare_source(pipe.preprocess(source[None]))
         keypoints = animator.detect_keypoints(pipe.preprocess(clip))
-        scale = animator.movement_scale(prepared, keypoints[0], adapt_scale=True)
-        result = animator.render(prepared, animator.transfer_keypoints(prepared, keypoints, keypoints[0], scale))
+        result = animator.render(prepared, MotionTransfer(prepared, relative=True, adapt_scale=True)(keypoints))
     sample = from_model_range(result.sample)
     chosen = transfer_detail(sample, source, result.generator_output.deformations[-1], result.generator_output.occlusions[-1])
     picks = [frames // 4, frames // 2, 3 * frames // 4]
@@ -422,6 +419,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/talking-heads-mini")
     parser.add_argument("--work", type=Path, default=Path("runs/detail-study"))
     parser.add_argument("--frames", type=int, default=32, help="frames per clip (source = frame 0)")
+    parser.add_argument("--split", default="test", choices=("test", "train"),
+                        help="clips of the cache step; tune on train (with its own --work), report on test")
     parser.add_argument("--steps", default="cache,table,strips,timing")
     parser.add_argument("--akd", choices=("default", "all", "none"), default="default",
                         help="AKD for the variants marked so (default), for all, or none")
@@ -434,11 +433,11 @@ def main() -> None:
     unknown = set(steps) - {"cache", "table", "strips", "timing"}
     if unknown:
         parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
-    if not (args.data / "test").is_dir():
-        parser.error(f"no test clips in {args.data}")
+    if not (args.data / args.split).is_dir():
+        parser.error(f"no {args.split} clips in {args.data}")
     with torch.inference_mode():
         if "cache" in steps:
-            cache_model_outputs(args.data, args.work, args.frames)
+            cache_model_outputs(args.data, args.work, args.frames, split=args.split)
         if "table" in steps:
             score_table(args.work, args.akd)
         if "strips" in steps:
