@@ -206,3 +206,24 @@ def test_crop_and_paste_back_turns_it_on(pipe, data_dir, tmp_path):
     box = photo.composer.box
     assert (box.crop(on) - box.crop(off)).abs().mean() > 0.005
     torch.testing.assert_close(on[..., :, :box.left], off[..., :, :box.left], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("flags, expected", [((), None), (("--detail-transfer",), True), (("--no-detail-transfer",), False)])
+def test_cli_flags_reach_the_pipeline(pipe, inputs, tmp_path, monkeypatch, flags, expected):
+    """``mcc-hf animate --detail-transfer / --no-detail-transfer`` (default: automatic, ``None``)."""
+    from mcc_hf.cli import main
+    from mcc_hf.pipelines.pipeline_talking_head import TalkingHeadPipeline
+
+    source, driving = inputs
+    PIL.Image.fromarray((source.permute(1, 2, 0) * 255).byte().numpy()).save(tmp_path / "face.png")
+    clip = make_video(tmp_path / "driving.mp4", [np.ascontiguousarray((f.permute(1, 2, 0) * 255).byte().numpy())
+                                                 for f in driving[:2]], 25)
+    model = tmp_path / "model"
+    pipe.save_pretrained(model)
+    seen = []
+    animate_to_file = TalkingHeadPipeline.animate_to_file
+    monkeypatch.setattr(TalkingHeadPipeline, "animate_to_file",
+                        lambda self, *a, **k: seen.append(k["detail_transfer"]) or animate_to_file(self, *a, **k))
+    assert main(["animate", "--source", str(tmp_path / "face.png"), "--driving", str(clip), "--output",
+                 str(tmp_path / "out.mp4"), "--model", str(model), "--no-crop", "--output-size", "96", *flags]) == 0
+    assert seen == [expected]
