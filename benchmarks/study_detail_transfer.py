@@ -57,7 +57,8 @@ SIZE = 256  # output and scoring resolution (that of the test clips)
 # --------------------------------------------------------------------------- cache
 
 
-def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8, split: str = "test") -> None:
+def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8, split: str = "test",
+                        max_clips: int | None = None) -> None:
     """Model outputs for every reconstruction clip and cross-identity pair, once (skips existing files)."""
     import mcc_hf
     from mcc_hf import TalkingHeadPipeline
@@ -67,6 +68,8 @@ def cache_model_outputs(data: Path, work: Path, frames: int, batch_size: int = 8
     folder = work / "cache"
     folder.mkdir(parents=True, exist_ok=True)
     clips = sorted((data / split).glob("*.mp4"))
+    if max_clips is not None and len(clips) > max_clips:  # evenly spaced, so every identity is likely kept
+        clips = [clips[round(i * (len(clips) - 1) / (max_clips - 1))] for i in range(max_clips)] if max_clips > 1 else clips[:1]
     images = sorted((data / "images").glob("*.png"))
     jobs = [(f"rec-{clip.stem}", clip, None) for clip in clips]
     jobs += [(f"xid-{clips[i % len(clips)].stem}-{image.stem}", clips[i % len(clips)], image) for i, image in enumerate(images)]
@@ -421,6 +424,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32, help="frames per clip (source = frame 0)")
     parser.add_argument("--split", default="test", choices=("test", "train"),
                         help="clips of the cache step; tune on train (with its own --work), report on test")
+    parser.add_argument("--max-clips", type=int, default=None, help="cache at most N clips of the split (evenly spaced)")
     parser.add_argument("--steps", default="cache,table,strips,timing")
     parser.add_argument("--akd", choices=("default", "all", "none"), default="default",
                         help="AKD for the variants marked so (default), for all, or none")
@@ -437,7 +441,7 @@ def main() -> None:
         parser.error(f"no {args.split} clips in {args.data}")
     with torch.inference_mode():
         if "cache" in steps:
-            cache_model_outputs(args.data, args.work, args.frames, split=args.split)
+            cache_model_outputs(args.data, args.work, args.frames, split=args.split, max_clips=args.max_clips)
         if "table" in steps:
             score_table(args.work, args.akd)
         if "strips" in steps:
