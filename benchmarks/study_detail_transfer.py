@@ -290,9 +290,10 @@ def score_table(work: Path, akd: str) -> list[dict]:
 
 
 def format_row(row: dict) -> str:
-    akd = f"{row['akd']:.3f}" if "akd" in row else "  -  "
-    return (f"| {row['variant']:48s} | {row['l1']:.4f} | {row['psnr']:.2f} | {row['ssim']:.4f} | {akd} | "
-            f"{row['l1_mp4']:.4f} | {row['ssim_mp4']:.4f}   | {row['l1_gif']:.4f} | {row['ssim_gif']:.4f}   |")
+    def value(key: str, digits: int) -> str:  # a group without clips (no GIF-made clips in train) has none
+        return f"{row[key]:.{digits}f}" if key in row else " " * (digits - 1) + "-" + " "
+    return (f"| {row['variant']:48s} | {row['l1']:.4f} | {row['psnr']:.2f} | {row['ssim']:.4f} | {value('akd', 3)} | "
+            f"{value('l1_mp4', 4)} | {value('ssim_mp4', 4)}   | {value('l1_gif', 4)} | {value('ssim_gif', 4)}   |")
 
 
 # --------------------------------------------------------------------------- strips
