@@ -191,6 +191,16 @@ def with_static_flow(r: dict, tolerance: float = 0.03, temperature: float = 0.01
     return transfer_detail(sample, r["source"], mixed, r["occlusion"], tolerance=tolerance).sample
 
 
+def with_snapped_flow(r: dict, pixels: float = 1.0) -> torch.Tensor:
+    """Not adopted (neutral on the training clips): the flow set to the identity where it moves less than
+    ``pixels / 2`` output pixels, faded in up to ``pixels`` (no resampling blur where nothing moves)."""
+    grid = resize_flow(r["flow"], (SIZE, SIZE))
+    identity = identity_grid(SIZE, SIZE)[None].to(grid)
+    moved = ((grid - identity) * (SIZE - 1) / 2).norm(dim=-1, keepdim=True)
+    keep = ((moved - pixels / 2) / (pixels / 2)).clamp(0, 1)
+    return transfer_detail(r["sample"], r["source"], identity + keep * (grid - identity), r["occlusion"]).sample
+
+
 VARIANTS: dict[str, tuple[Callable[[dict], torch.Tensor], bool]] = {
     # name: (frames from a cached record, AKD measured by default)
     "static source": (lambda r: r["source"][None].expand(len(r["sample"]), -1, -1, -1), True),
@@ -213,6 +223,7 @@ VARIANTS: dict[str, tuple[Callable[[dict], torch.Tensor], bool]] = {
     "trust blend, band-pass check, tol 0.08": (lambda r: trust_blend(r, 0.08, (1.0, 6.0)), False),
     "trust blend, band-pass 1-3 px, tol 0.03": (lambda r: trust_blend(r, 0.03, (1.0, 3.0)), False),
     "rejected: + identity-flow candidate": (with_static_flow, False),
+    "not adopted: flow snapped to identity below 1 px": (with_snapped_flow, False),
     "rejected: + static source averaged in (ghosts)": (with_static_average, True),
     "rejected: 0.75 warped + 0.25 model (softer)": (lambda r: 0.75 * warped(r) + 0.25 * upscale(r["sample"]), False),
     "oracle: real frame blurred (sigma 1 px)": (lambda r: gaussian_blur(r["frames"], 1.0), False),
