@@ -8,6 +8,7 @@ the length: the script prints the peak resident set size of each run and its rat
 
     python benchmarks/bench_memory.py                      # 100 / 1000 / 2000 frames, tiny-64
     python benchmarks/bench_memory.py --frames 100 1000 --no-crop
+    python benchmarks/bench_memory.py --frames 100 1000 --no-detail-transfer   # (default: automatic, on here)
 
 It uses the mini dataset in ../shared when present (a real clip and portrait), else synthetic frames.
 """
@@ -88,11 +89,16 @@ def child(args: argparse.Namespace) -> None:
     pipe.set_progress_bar_config(disable=True)
     ready_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    result = pipe.animate_to_file(args.source, args.driving, args.output, crop=args.crop, batch_size=args.batch_size)
+    result = pipe.animate_to_file(args.source, args.driving, args.output, crop=args.crop, batch_size=args.batch_size,
+                                  detail_transfer=args.detail_transfer)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"frames": result.num_frames, "peak_mib": peak_kib / 1024, "ready_mib": ready_kib / 1024,
                       "seconds": seconds, "size": f"{result.width}x{result.height}", "audio": result.has_audio}))
+
+
+def _detail_flag(detail_transfer: bool | None) -> list[str]:
+    return [] if detail_transfer is None else ["--detail-transfer" if detail_transfer else "--no-detail-transfer"]
 
 
 def main() -> None:
@@ -101,6 +107,8 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny-64")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--crop", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--detail-transfer", action=argparse.BooleanOptionalAction, default=None,
+                        help="force detail transfer on or off (default: automatic)")
     parser.add_argument("--child", nargs=3, metavar=("SOURCE", "DRIVING", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -114,7 +122,7 @@ def main() -> None:
         for num_frames in args.frames:
             source, driving = make_inputs(folder, num_frames)
             command = [sys.executable, __file__, "--preset", args.preset, "--batch-size", str(args.batch_size),
-                       "--crop" if args.crop else "--no-crop", "--child", str(source), str(driving), str(folder / "out.mp4")]
+                       "--crop" if args.crop else "--no-crop", *_detail_flag(args.detail_transfer), "--child", str(source), str(driving), str(folder / "out.mp4")]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(output.strip().splitlines()[-1]))
             driving.unlink()

@@ -9,7 +9,8 @@ Every entry point runs the same steps:
 3. :meth:`~TalkingHeadPipeline.prepare_driving` scans the driving video once for its face box and, with
    ``find_best_frame``, for the frame whose pose best matches the source;
 4. :meth:`~TalkingHeadPipeline.prepare_motion` sets up the relative-motion reference and smoothing;
-5. :meth:`~TalkingHeadPipeline.render` renders the driving frames batch by batch;
+5. :meth:`~TalkingHeadPipeline.render` renders the driving frames batch by batch (with detail
+   transfer, each batch gets the full-resolution source's detail, :mod:`mcc_hf.detail_transfer`);
 6. the frames are composed into output frames and returned (``__call__``), written to a video file
    (:meth:`~TalkingHeadPipeline.animate_to_file`) or yielded one by one (:meth:`~TalkingHeadPipeline.stream`).
 """
@@ -116,7 +117,8 @@ class PreparedPhoto:
 
     Args:
         source: the face crop at the model size, encoded once.
-        composer: how rendered frames become output frames.
+        composer: how rendered frames become output frames; with detail transfer it holds the source
+            face at the output resolution (``composer.detail_source``, made once per video).
         face: the face found in the photo (``None`` without ``crop`` or ``find_best_frame``).
     """
 
@@ -276,6 +278,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         batch_size: int = 1,
         output_size: int | None = None,
         output_type: str = "pt",
+        detail_transfer: bool | None = None,
     ) -> None:
         """Validate the options of an animation (the one place they are checked; the CLI calls it before
         loading the model). Raises :class:`~mcc_hf.errors.UserInputError` naming the problem."""
@@ -290,6 +293,8 @@ class TalkingHeadPipeline(DiffusionPipeline):
             raise InvalidOptionError("output_size", "must be at least 2 pixels (a whole number)", output_size)
         if output_type not in ("pil", "np", "pt"):
             raise InvalidOptionError("output_type", "must be 'pil', 'np' or 'pt'", output_type)
+        if detail_transfer is not None and not isinstance(detail_transfer, bool):
+            raise InvalidOptionError("detail_transfer", "must be True, False or None (automatic)", detail_transfer)
         if find_best_frame and reference_frame is not None:
             raise UserInputError("pass either reference_frame or find_best_frame, not both")
         if find_best_frame and not relative:
@@ -301,8 +306,16 @@ class TalkingHeadPipeline(DiffusionPipeline):
         images = resize_to(images.to(self._execution_device), self.sample_size)
         return to_model_range(images).to(dtype=self.generator.dtype)
 
+    def uses_detail_transfer(self, composer: FrameComposer, detail_transfer: bool | None = None) -> bool:
+        """Whether an animation composed by ``composer`` gets detail transfer: ``detail_transfer`` when
+        given, else (automatic) exactly when the face lands in the output larger than the model renders it."""
+        if detail_transfer is not None:
+            return detail_transfer
+        return max(composer.face_size) > self.sample_size
+
     def prepare_source(self, source_image: ImageInput, *, crop: bool = True, output_size: int | None = None,
-                       cropper: FaceCropper | None = None, landmarks: bool = False) -> PreparedPhoto:
+                       cropper: FaceCropper | None = None, landmarks: bool = False,
+                       detail_transfer: bool | None = None) -> PreparedPhoto:
         """Load the source photo, find its face (``crop``), encode the face once, set up the output composition.
 
         Args:
@@ -312,6 +325,8 @@ class TalkingHeadPipeline(DiffusionPipeline):
                 :data:`MAX_DEFAULT_OUTPUT_HEIGHT` with ``crop``, else the model size).
             cropper: the face detector (made here when needed).
             landmarks: also measure the face's landmarks (for ``find_best_frame``).
+            detail_transfer: see :meth:`__call__`; with it the composer keeps the source face at the
+                output resolution.
         """
         height, width = image_size(source_image)
         if (crop or landmarks) and min(height, width) < MIN_IMAGE_SIDE:
@@ -345,6 +360,10 @@ class TalkingHeadPipeline(DiffusionPipeline):
             photo = box.crop(photo)
         else:
             composer = FrameComposer.resize(out_size)
+        if self.uses_detail_transfer(composer, detail_transfer):
+            # The face at the output resolution, once per video: with a crop, the face box of the
+            # background (a view of the photo at the output size); without, the photo at the output size.
+            composer = composer.with_detail(None if crop else photo.to(self._execution_device))
         source = self.animator.prepare_source(self.preprocess(photo[None]), cache_codes=True)
         return PreparedPhoto(source=source, composer=composer, face=face)
 
@@ -377,12 +396,12 @@ class TalkingHeadPipeline(DiffusionPipeline):
 
     def plan_animation(self, source_image: ImageInput, driving: DrivingVideo, *, relative: bool, adapt_scale: bool,
                        reference_frame: ImageInput | None, find_best_frame: bool, crop: bool, smoothing: float,
-                       output_size: int | None) -> AnimationPlan:
+                       output_size: int | None, detail_transfer: bool | None = None) -> AnimationPlan:
         """Steps 2-4: everything an animation reuses, before its first frame."""
         find_best_frame = find_best_frame and relative
         cropper = FaceCropper() if crop or find_best_frame else None
         photo = self.prepare_source(source_image, crop=crop, output_size=output_size, cropper=cropper,
-                                    landmarks=find_best_frame)
+                                    landmarks=find_best_frame, detail_transfer=detail_transfer)
         driving_box = None
         if cropper is not None:
             scan = self.prepare_driving(driving, cropper, crop=crop, source_face=photo.face if find_best_frame else None)
@@ -397,7 +416,8 @@ class TalkingHeadPipeline(DiffusionPipeline):
     # Step 5 ------------------------------------------------------------------------------------
     def render(self, plan: AnimationPlan, frames: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
         """Render driving frames (``[3, H, W]`` in ``[0, 1]``) in batches: yields ``[B, 3, h, w]`` float32 frames
-        in ``[0, 1]`` at the model size, on the model's device (compose them with ``plan.composer``)."""
+        in ``[0, 1]`` on the model's device, ready for ``plan.composer``: at the model size, or with detail
+        transfer at ``plan.composer.face_size`` (the source's detail added by ``plan.composer.add_detail``)."""
         batch: list[torch.Tensor] = []
         for frame in frames:
             if plan.driving_box is not None:
@@ -423,8 +443,13 @@ class TalkingHeadPipeline(DiffusionPipeline):
 
     def _render_keypoints(self, plan: AnimationPlan, keypoints: Keypoints) -> torch.Tensor:
         with self._autocast():
-            sample = self.animator.render(plan.source, keypoints).sample
-        return from_model_range(sample.float())
+            result = self.animator.render(plan.source, keypoints)
+        frames = from_model_range(result.sample.float())
+        if plan.composer.detail_source is None:
+            return frames
+        generated = result.generator_output
+        occlusion = generated.occlusions[-1] if generated.occlusions else result.dense_motion.occlusion
+        return plan.composer.add_detail(frames, generated.deformations[-1], occlusion)
 
     # Helpers -----------------------------------------------------------------------------------
     def _progress(self, total: int | None, desc: str):
@@ -468,6 +493,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         output_size: int | None = None,
         output_type: Literal["pil", "np", "pt"] = "pil",
         return_dict: bool = True,
+        detail_transfer: bool | None = None,
     ) -> TalkingHeadPipelineOutput | tuple:
         r"""Animate ``source_image`` with the motion of ``driving_video`` and return every frame.
 
@@ -498,6 +524,12 @@ class TalkingHeadPipeline(DiffusionPipeline):
                 1080 (the width keeps the photo's aspect ratio); without, the model size.
             output_type: ``"pil"``, ``"np"`` or ``"pt"`` (see :class:`TalkingHeadPipelineOutput`).
             return_dict: return a :class:`TalkingHeadPipelineOutput` instead of a tuple.
+            detail_transfer: take the detail (skin, hair, eyes) of the output-resolution source, warped by the
+                model's final flow, wherever the source is visible and agrees with the model's rendering
+                (:mod:`mcc_hf.detail_transfer`, ``docs/detail-transfer.md``). ``None`` (default): on exactly
+                where the face lands in the output larger than the model size (a crop pasted back with a
+                face box larger than the model, or ``output_size`` larger than it without ``crop``);
+                ``True`` / ``False`` force it.
 
         Raises:
             InvalidInputError: an image or the video cannot be read, or holds no frame.
@@ -506,13 +538,14 @@ class TalkingHeadPipeline(DiffusionPipeline):
         Examples:
         """
         self.check_inputs(relative=relative, reference_frame=reference_frame, find_best_frame=find_best_frame,
-                          smoothing=smoothing, batch_size=batch_size, output_size=output_size, output_type=output_type)
+                          smoothing=smoothing, batch_size=batch_size, output_size=output_size, output_type=output_type,
+                          detail_transfer=detail_transfer)
         driving = DrivingVideo(driving_video, rereadable=crop or find_best_frame)
         outputs = []
         with self._inference():
             plan = self.plan_animation(source_image, driving, relative=relative, adapt_scale=adapt_scale,
                                        reference_frame=reference_frame, find_best_frame=find_best_frame, crop=crop,
-                                       smoothing=smoothing, output_size=output_size)
+                                       smoothing=smoothing, output_size=output_size, detail_transfer=detail_transfer)
             with self._progress(driving.num_frames, "animating") as progress:
                 for frames in self.render(plan, driving, batch_size):
                     outputs.append(plan.composer(frames).cpu())
@@ -539,6 +572,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         output_size: int | None = None,
         keep_audio: bool = True,
         callback: Callable[[int, int | None], None] | None = None,
+        detail_transfer: bool | None = None,
     ) -> AnimateToFileResult:
         r"""Animate ``source_image`` with a driving video file and write the result as a video file.
 
@@ -558,6 +592,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
                 row or column is dropped). Default: see :meth:`__call__`.
             keep_audio: copy the driving video's audio (re-encoded where the container needs it).
             callback: called as ``callback(frames_done, total_frames_or_None)`` after each batch.
+            detail_transfer: see :meth:`__call__` (per batch, so memory stays flat).
 
         Returns:
             :class:`AnimateToFileResult` describing the written file.
@@ -569,12 +604,12 @@ class TalkingHeadPipeline(DiffusionPipeline):
             )
         output_path = check_output_path(output_path, inputs=(source_image, driving_video))
         self.check_inputs(relative=relative, find_best_frame=find_best_frame, smoothing=smoothing,
-                          batch_size=batch_size, output_size=output_size)
+                          batch_size=batch_size, output_size=output_size, detail_transfer=detail_transfer)
         driving = DrivingVideo(driving_video)
         with terminate_on_signals(), self._inference():
             plan = self.plan_animation(source_image, driving, relative=relative, adapt_scale=adapt_scale,
                                        reference_frame=None, find_best_frame=find_best_frame, crop=crop,
-                                       smoothing=smoothing, output_size=output_size)
+                                       smoothing=smoothing, output_size=output_size, detail_transfer=detail_transfer)
             check_frame_size(plan.composer.output_size[1], plan.composer.output_size[0])
             audio = driving.path if keep_audio else None
             with VideoWriter(output_path, driving.info.fps, audio_from=audio) as writer, \
@@ -602,6 +637,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         output_size: int | None = None,
         fps: float = DEFAULT_FPS,
         output_type: Literal["pil", "np", "pt"] = "pt",
+        detail_transfer: bool | None = None,
     ) -> Iterator[torch.Tensor | np.ndarray | PIL.Image.Image]:
         r"""Animate driving frames as they arrive (e.g. from a camera): yields each animated frame as soon
         as it is rendered (batch 1, no look-ahead).
@@ -609,26 +645,29 @@ class TalkingHeadPipeline(DiffusionPipeline):
         Relative motion, adapt-scale, smoothing, crop and paste-back work as in :meth:`__call__`. The
         motion reference is ``reference_frame`` or else the first frame; with ``crop`` the driving face
         box is found on that first frame and kept (there is no look-ahead to scan the video). For a
-        "recalibrate" button, use :meth:`live` and call ``set_reference()``.
+        "recalibrate" button, use :meth:`live` and call ``set_reference()``. ``detail_transfer`` works as in
+        :meth:`__call__`.
 
         Yields:
             One frame at a time: ``[3, H, W]`` float tensor in ``[0, 1]`` (``"pt"``), ``[H, W, 3]`` float
             array (``"np"``) or a PIL image (``"pil"``).
         """
         session = self.live(source_image, relative=relative, adapt_scale=adapt_scale, reference_frame=reference_frame,
-                            crop=crop, smoothing=smoothing, output_size=output_size, fps=fps, output_type=output_type)
+                            crop=crop, smoothing=smoothing, output_size=output_size, fps=fps, output_type=output_type,
+                            detail_transfer=detail_transfer)
         for frame in frames:
             yield session(frame)
 
     def live(self, source_image: ImageInput, *, relative: bool = True, adapt_scale: bool = True,
              reference_frame: ImageInput | None = None, crop: bool = True, smoothing: float = 0.0,
              output_size: int | None = None, fps: float = DEFAULT_FPS,
-             output_type: Literal["pil", "np", "pt"] = "pt") -> "LiveAnimation":
+             output_type: Literal["pil", "np", "pt"] = "pt", detail_transfer: bool | None = None) -> "LiveAnimation":
         """A :class:`LiveAnimation`: call it with one driving frame at a time (see :meth:`stream`)."""
         self.check_inputs(relative=relative, reference_frame=reference_frame, smoothing=smoothing,
-                          output_size=output_size, output_type=output_type)
+                          output_size=output_size, output_type=output_type, detail_transfer=detail_transfer)
         with self._inference():
-            photo = self.prepare_source(source_image, crop=crop, output_size=output_size)
+            photo = self.prepare_source(source_image, crop=crop, output_size=output_size,
+                                        detail_transfer=detail_transfer)
         smoother = KeypointSmoother(smoothing, fps=fps)
         motion = MotionTransfer(photo.source, relative=relative, adapt_scale=adapt_scale, smoother=smoother)
         session = LiveAnimation(self, AnimationPlan(photo.source, photo.composer, None, motion), crop=crop,
@@ -652,7 +691,7 @@ class LiveAnimation:
         self.output_type = output_type
         self._cropper = FaceCropper() if crop else None
         #: Seconds the last frame spent in each stage: ``prepare`` (load, crop, resize), ``keypoints``
-        #: (detection, smoothing, relative motion), ``render`` (dense motion and generator) and
+        #: (detection, smoothing, relative motion), ``render`` (dense motion, generator, detail transfer) and
         #: ``compose`` (resize or paste-back, output conversion). On a GPU the stages run asynchronously,
         #: so only their sum is meaningful there.
         self.timings: dict[str, float] = {}

@@ -445,15 +445,18 @@ class RenderOptions:
     crop: bool = True
     smoothing: float = 0.0
     output_size: int | None = None
+    detail_transfer: bool | None = None
 
     @classmethod
     def from_ui(cls, motion: Any = "Relative", adapt_scale: Any = True, find_best_frame: Any = False, crop: Any = True,
-                smoothing: Any = 0.0, output_size: Any = 0) -> "RenderOptions":
-        """Options from the UI values; raises ``gr.Error`` for values outside the offered choices."""
+                smoothing: Any = 0.0, output_size: Any = 0, detail_transfer: Any = True) -> "RenderOptions":
+        """Options from the UI values; raises ``gr.Error`` for values outside the offered choices. The detail
+        checkbox ticked means automatic (on where the face is shown larger than the model renders it)."""
         if motion not in MOTION_MODES:
             raise gr.Error(f"Motion must be one of {', '.join(MOTION_MODES)}, got {motion!r}.", title="Invalid option")
         return cls(relative=motion == "Relative", adapt_scale=bool(adapt_scale), find_best_frame=bool(find_best_frame),
-                   crop=bool(crop), smoothing=parse_smoothing(smoothing), output_size=parse_output_size(output_size))
+                   crop=bool(crop), smoothing=parse_smoothing(smoothing), output_size=parse_output_size(output_size),
+                   detail_transfer=None if detail_transfer else False)
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         return asdict(self)
@@ -619,14 +622,15 @@ class TalkingHeadDemo:
 
     def animate(self, source: Any, driving: Any, motion: str = "Relative", adapt_scale: bool = True,
                 find_best_frame: bool = False, crop: bool = True, smoothing: float = 0.0, output_size: int = 0,
-                progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:
+                detail_transfer: bool = True, progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:
         """Validate the inputs, render the video and its comparison view.
 
         Returns ``(result_video_path, comparison_video_path, summary_markdown)``.
         """
         source_path = self.uploads.resolve(source, "source image")
         driving_path = self.uploads.resolve(driving, "driving video")
-        options = RenderOptions.from_ui(motion, adapt_scale, find_best_frame, crop, smoothing, output_size)
+        options = RenderOptions.from_ui(motion, adapt_scale, find_best_frame, crop, smoothing, output_size,
+                                        detail_transfer)
         check_source_image(source_path, self.settings)
         info = check_driving_video(driving_path, self.settings)
 
@@ -860,14 +864,14 @@ class LiveDemo:
 
     def frame(self, frame: Any, session: LiveSession | None, source: Any, motion: str = "Relative",
               adapt_scale: bool = True, crop: bool = True, smoothing: float = 0.0,
-              output_size: int = 256) -> tuple[Any, LiveSession, Any]:
+              output_size: int = 256, detail_transfer: bool = True) -> tuple[Any, LiveSession, Any]:
         """One camera frame -> ``(animated frame, session, status markdown)``.
 
         The session is made on the first frame (and again when the photo or an option changes). A frame over
         the session's budget is skipped (the outputs stay as they are); a frame without a face keeps the last
         animated frame and says so. Everything else that goes wrong ends the stream with an error message.
         """
-        options = RenderOptions.from_ui(motion, adapt_scale, False, crop, smoothing, output_size)
+        options = RenderOptions.from_ui(motion, adapt_scale, False, crop, smoothing, output_size, detail_transfer)
         source_path = self.uploads.resolve(source, "source image")
         if session is None or session.key != (source_path, options):
             session = self.start(source_path, options)
@@ -968,8 +972,8 @@ def example_rows() -> list[list[Any]]:
     if not all(path.is_file() for path in (face, portrait, clip)):
         return []
     return [
-        [str(face), str(clip), "Relative", True, False, False, 0.0, 0],
-        [str(portrait), str(clip), "Relative", True, True, True, 0.3, 0],
+        [str(face), str(clip), "Relative", True, False, False, 0.0, 0, True],
+        [str(portrait), str(clip), "Relative", True, True, True, 0.3, 0, True],
     ]
 
 
@@ -998,7 +1002,11 @@ def option_controls(prefix: str = "", live: bool = False) -> list[gr.components.
     output_size = gr.Radio([(label, value) for label, value in OUTPUT_SIZES], value=256 if live else 0,
                            label="Output height", elem_id=f"{prefix}output-size",
                            info="Auto: the source's height with crop and paste-back, else the model's size.")
-    controls = [motion, adapt_scale, find_best_frame, crop, smoothing, output_size]
+    detail = gr.Checkbox(value=True, label="Sharp detail from the photo",
+                         info="Where the face is shown larger than the model renders it, take skin, hair and eye "
+                              "detail from the full-resolution source, moved by the model's motion (detail transfer).",
+                         elem_id=f"{prefix}detail-transfer")
+    controls = [motion, adapt_scale, find_best_frame, crop, smoothing, output_size, detail]
     return [control for control in controls if control is not None]
 
 

@@ -244,6 +244,54 @@ def test_evaluate_command_quick_reconstruction(tiny_model_dir, small_data, tmp_p
     assert [p.name for p in (out / "strips").iterdir()] == ["id12#lp-d12#000.png"]
 
 
+def test_detail_transfer_and_warped_source_contenders():
+    """The contenders behind --detail-transfer and --baseline warped-source, at a resolution above the model's."""
+    from mcc_hf.detail_transfer import source_coverage, warp_source
+    from mcc_hf.evaluation.contenders import PipelineContender, WarpedSourceContender
+
+    from conftest import tiny_pipeline
+
+    pipe = tiny_pipeline("tiny-64")
+    generator = torch.Generator().manual_seed(0)
+    source, driving = torch.rand(3, 128, 128, generator=generator), torch.rand(3, 3, 128, 128, generator=generator)
+    without = PipelineContender("m", pipe, "tiny", batch_size=2).animate(source, driving)
+    with_detail = PipelineContender("m+detail", pipe, "tiny", batch_size=2, detail_transfer=True).animate(source, driving)
+    warped = WarpedSourceContender(pipe, batch_size=2).animate(source, driving)
+    assert without.shape == with_detail.shape == warped.shape == (3, 3, 128, 128)
+    frames = pipe(source, driving, crop=False, output_type="pt").frames
+    torch.testing.assert_close(without, torch.nn.functional.interpolate(frames, size=128, mode="bilinear",
+                                                                        align_corners=False).clamp(0, 1))
+    torch.testing.assert_close(with_detail, pipe(source, driving, crop=False, output_size=128, detail_transfer=True,
+                                                 output_type="pt").frames)
+    assert (with_detail - without).abs().mean() > 1e-4
+    # The warped source is the source resampled by the model's final flow, black beyond its edge.
+    animator = pipe.animator
+    with pipe._inference():
+        from mcc_hf.animator import MotionTransfer
+
+        prepared = animator.prepare_source(pipe.preprocess(source[None]))
+        keypoints = MotionTransfer(prepared)(animator.detect_keypoints(pipe.preprocess(driving)))
+        flow = animator.render(prepared, keypoints).generator_output.deformations[-1]
+    expected = warp_source(source[None], flow, (128, 128)) * source_coverage(flow, (128, 128), (128, 128))
+    torch.testing.assert_close(warped, expected, atol=1e-4, rtol=0)  # batches of 2 vs 3: float rounding
+
+
+@needs_face_models
+def test_evaluate_command_detail_transfer_both(tiny_model_dir, small_data, tmp_path, capsys):
+    """--detail-transfer both and --baseline warped-source: four rows from one loaded model."""
+    from mcc_hf.cli import main
+
+    out = tmp_path / "detail"
+    assert main(["evaluate", "--model", f"tiny={tiny_model_dir}", "--data", str(small_data), "--output", str(out),
+                 "--max-videos", "1", "--max-frames", "2", "--strip-frames", "1", "--resolution", "128",
+                 "--detail-transfer", "both", "--baseline", "warped-source", "--baseline", "static"]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    assert list(document["overall"]) == ["tiny", "tiny+detail", "warped-source", "static"]
+    assert "detail transfer" in document["contenders"]["tiny+detail"]
+    assert document["overall"]["tiny"]["l1"] != document["overall"]["tiny+detail"]["l1"]
+    assert "| tiny+detail |" in capsys.readouterr().out
+
+
 @needs_face_models
 def test_evaluate_command_cross_identity(tiny_model_dir, small_data, tmp_path, capsys):
     from mcc_hf.cli import main

@@ -224,11 +224,11 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 def animate(client, source, driving, *, motion="Relative", adapt_scale=True, find_best_frame=False, crop=False,
-            smoothing=0.0, output_size=0):
+            smoothing=0.0, output_size=0, detail_transfer=True):
     from gradio_client import handle_file
 
     return client.predict(handle_file(str(source)), handle_file(str(driving)), motion, adapt_scale, find_best_frame,
-                          crop, smoothing, output_size, api_name="/animate")
+                          crop, smoothing, output_size, detail_transfer, api_name="/animate")
 
 
 def app_error(call) -> str:
@@ -267,7 +267,7 @@ def test_shipped_examples_render(client, app):
     """Both example rows as the UI sends them; the second crops the full portrait and pastes back."""
     for source, driving, *options in app.example_rows():
         result, comparison, summary = animate(client, source, driving, **dict(zip(
-            ("motion", "adapt_scale", "find_best_frame", "crop", "smoothing", "output_size"), options)))
+            ("motion", "adapt_scale", "find_best_frame", "crop", "smoothing", "output_size", "detail_transfer"), options)))
         out = video_summary(result)
         assert out["frames"] == 30 and out["audio_codecs"] == ["aac"]
         if options[3]:  # crop and paste back: the full 512 x 512 portrait comes back
@@ -397,7 +397,7 @@ def test_server_paths_sent_as_inputs_are_refused(client, space, media, server_se
         inputs = {"source": handle_file(str(media["source"])), "driving": handle_file(str(media["clip"]))}
         inputs[which] = payload
         messages[case] = app_error(lambda: client.predict(inputs["source"], inputs["driving"], "Relative", True,
-                                                          False, False, 0.0, 0, api_name="/animate"))
+                                                          False, False, 0.0, 0, True, api_name="/animate"))
     assert len(set(messages.values())) == 1, messages  # no existence oracle
     message = messages["existing"]
     assert secret.name not in message and str(secret.parent) not in message

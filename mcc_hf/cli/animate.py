@@ -64,6 +64,10 @@ def register(subparsers) -> None:
     framing.add_argument("--output-size", type=int, default=None, metavar="H",
                          help="height of the output video in pixels (default: the photo's height with --crop, "
                               "else the model size)")
+    framing.add_argument("--detail-transfer", action=argparse.BooleanOptionalAction, default=None,
+                         help="take skin, hair and eye detail from the full-resolution photo, warped by the model's "
+                              "motion, where the photo shows it (default: on when the face in the output is larger "
+                              "than the model renders it; docs/detail-transfer.md)")
     framing.add_argument("--no-audio", dest="keep_audio", action="store_false",
                          help="do not copy the driving video's sound")
 
@@ -115,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Check the options and the inputs before the (slow) model load.
     TalkingHeadPipeline.check_inputs(relative=args.relative, find_best_frame=args.find_best_frame,
-                                     smoothing=args.smoothing, batch_size=args.batch_size, output_size=args.output_size)
+                                     smoothing=args.smoothing, batch_size=args.batch_size, output_size=args.output_size,
+                                     detail_transfer=args.detail_transfer)
     image_size(args.source)
     probe_video(args.driving)
     check_output_path(args.output, inputs=(args.source, args.driving))
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         args.source, args.driving, args.output,
         relative=args.relative, adapt_scale=args.adapt_scale, find_best_frame=args.find_best_frame,
         crop=args.crop, smoothing=args.smoothing, batch_size=args.batch_size, output_size=args.output_size,
-        keep_audio=args.keep_audio,
+        keep_audio=args.keep_audio, detail_transfer=args.detail_transfer,
     )
     audio = "with the driving audio" if result.has_audio else "no audio"
     print(f"wrote {result.path}: {result.num_frames} frames, {result.width}x{result.height}, "

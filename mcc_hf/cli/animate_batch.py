@@ -81,6 +81,8 @@ def register(subparsers) -> None:
     framing.add_argument("--crop", action=argparse.BooleanOptionalAction, default=True,
                          help="find and crop the faces and paste the result back (--no-crop for square face crops)")
     framing.add_argument("--output-size", type=int, default=None, metavar="H", help="height of the output videos")
+    framing.add_argument("--detail-transfer", action=argparse.BooleanOptionalAction, default=None,
+                         help="detail from the full-resolution photo (default: automatic, as in mcc-hf animate)")
     framing.add_argument("--no-audio", dest="keep_audio", action="store_false", help="do not copy the driving audio")
 
     compute = parser.add_argument_group("computation")
@@ -195,7 +197,7 @@ def _run_jobs(args: argparse.Namespace, jobs: list[tuple[int, Job]], total: int,
                 job.source, job.driving, job.output,
                 relative=args.relative, adapt_scale=args.adapt_scale, find_best_frame=args.find_best_frame,
                 crop=args.crop, smoothing=args.smoothing, batch_size=args.batch_size,
-                output_size=args.output_size, keep_audio=args.keep_audio,
+                output_size=args.output_size, keep_audio=args.keep_audio, detail_transfer=args.detail_transfer,
             )
         except KeyboardInterrupt:
             raise

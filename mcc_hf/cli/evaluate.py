@@ -39,8 +39,13 @@ def register(subparsers) -> None:
     parser.add_argument("--max-videos", type=int, default=None, metavar="N", help="evaluate at most N clips")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="use the first N frames of each clip")
     parser.add_argument("--baseline", action="append", default=None, metavar="NAME",
-                        help="'static' or a pipeline folder / Hub id, optionally LABEL=ID_OR_DIR; repeatable "
-                             "(default: static)")
+                        help="'static' (the source repeated), 'warped-source' (the source at the metric resolution "
+                             "warped by the --model's final flow, alone) or a pipeline folder / Hub id, optionally "
+                             "LABEL=ID_OR_DIR; repeatable (default: static)")
+    parser.add_argument("--detail-transfer", default="off", choices=["off", "on", "both"],
+                        help="compose the pipelines' frames at the metric resolution with detail transfer from the "
+                             "source (on), or not (off: their output at the model size, resized); both: score each "
+                             "pipeline both ways, the second as LABEL+detail (docs/detail-transfer.md)")
     parser.add_argument("--source-frame", type=int, default=0, metavar="I",
                         help="reconstruction: the clip frame used as the source (not scored)")
     parser.add_argument("--resolution", type=int, default=None, metavar="PX",
@@ -78,20 +83,31 @@ def _label(spec: str | None) -> tuple[str, str | None]:
 
 def _contenders(args: argparse.Namespace):
     from ..errors import UserInputError
-    from ..evaluation.contenders import PipelineContender, StaticContender
+    from ..evaluation.contenders import PipelineContender, StaticContender, WarpedSourceContender
     from ..loading import load_pipeline
 
     if args.batch_size < 1:
         raise UserInputError(f"batch-size must be at least 1, got {args.batch_size}")
+    detail = getattr(args, "detail_transfer", "off")
+    modes = {"off": (False,), "on": (True,), "both": (False, True)}[detail]
     contenders = []
+    first = None  # the --model's pipeline and label (warped-source uses its flow)
     for index, spec in enumerate([args.model] + (args.baseline or ["static"])):
         if index > 0 and spec == "static":
             contenders.append(StaticContender())
             continue
+        if index > 0 and spec == "warped-source":
+            contenders.append(WarpedSourceContender(first[0], model_name=first[1], batch_size=args.batch_size))
+            continue
         label, model = _label(spec)
         pipe = load_pipeline(model, device=args.device)
         pipe.set_progress_bar_config(leave=False, desc=label)
-        contenders.append(PipelineContender(label, pipe, model or "(bundled default)", batch_size=args.batch_size))
+        if first is None:
+            first = (pipe, label)
+        for with_detail in modes:
+            name = f"{label}+detail" if with_detail and detail == "both" else label
+            contenders.append(PipelineContender(name, pipe, model or "(bundled default)", batch_size=args.batch_size,
+                                                detail_transfer=with_detail))
     names = [c.name for c in contenders]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -197,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
         contenders, settings, face_measurer=measurer, lpips=lpips, fid=fid, dino=dino, not_computed=not_computed,
         strip_dir=output / "strips",
     )
-    run_info = {"model": args.model, "baselines": args.baseline or ["static"], "device": args.device,
+    run_info = {"model": args.model, "baselines": args.baseline or ["static"], "detail_transfer": args.detail_transfer,
+                "device": args.device,
                 "batch_size": args.batch_size, "lpips_backbone": args.lpips_backbone,
                 "lpips_heads": args.lpips_heads, "fid_model": args.fid_model, "dino_model": args.dino_model,
                 "dino_resolution": dino.resolution if dino is not None else args.dino_resolution}

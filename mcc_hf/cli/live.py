@@ -53,6 +53,8 @@ def register(subparsers) -> None:
                         help="smooth the driving motion against camera jitter, 0 (off) to 1 (strongest)")
     parser.add_argument("--output-size", type=int, default=None, metavar="H",
                         help="height of the animated frames (default: the photo's height up to 1080 with --crop)")
+    parser.add_argument("--detail-transfer", action=argparse.BooleanOptionalAction, default=None,
+                        help="detail from the full-resolution photo (default: automatic, as in mcc-hf animate)")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of a camera (and of --output for one)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     parser.add_argument("--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N")
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model, device=_device(args.device))
     apply_speed_options(pipe, args)
     session = pipe.live(args.source, crop=args.crop, smoothing=args.smoothing, output_size=args.output_size,
+                        detail_transfer=args.detail_transfer,
                         fps=fps, output_type="np")
 
     outputs = _Outputs(args, fps)
