@@ -143,3 +143,26 @@ def test_import_is_cheap():
     code = "import sys, mcc_hf; print(sorted(m for m in ('torch', 'diffusers', 'gradio', 'av') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_pipeline_built_from_modules_in_training_mode_renders_like_an_eval_one(frames):
+    """What every diffusers test and every validation during training does: build the pipeline from fresh
+    components (in train mode). BatchNorm must use its running statistics: the frames do not depend on the
+    batch size, equal an eval-mode pipeline's, and the modules are back in train mode afterwards."""
+    from mcc_hf.presets import get_preset
+
+    torch.manual_seed(0)
+    components = get_preset("tiny-64").build()
+    for module in components:
+        module.train()
+    training = TalkingHeadPipeline(*components)
+    training.set_progress_bar_config(disable=True)
+    driving, source = frames
+    one = training(source, driving, crop=False, batch_size=1, output_type="pt").frames
+    three = training(source, driving, crop=False, batch_size=3, output_type="pt").frames
+    assert all(module.training for module in components)
+    for module in components:
+        module.eval()
+    evaluated = training(source, driving, crop=False, batch_size=3, output_type="pt").frames
+    torch.testing.assert_close(one, three, atol=1e-5, rtol=0)
+    torch.testing.assert_close(three, evaluated, atol=0, rtol=0)
