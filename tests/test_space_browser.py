@@ -88,7 +88,10 @@ def page(browser, space):
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url)
             if not request.url.startswith((space.url, "data:", "blob:")) else None)
-    page.goto(space.url, wait_until="networkidle", timeout=PAGE_LOAD_TIMEOUT_MS)
+    # Not "networkidle": the Live tab's streaming components keep a connection busy, so the network never
+    # goes quiet. The app is ready when its Animate button is on the page.
+    page.goto(space.url, wait_until="load", timeout=PAGE_LOAD_TIMEOUT_MS)
+    page.locator("#animate").wait_for(timeout=PAGE_LOAD_TIMEOUT_MS)
     yield page
     page.close()
     assert outside == [], f"the page requested outside hosts: {outside}"
