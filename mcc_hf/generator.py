@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import torch
 from torch import nn
@@ -40,6 +40,7 @@ class SourceFeatures:
     """
 
     scale_features: list[torch.Tensor]
+    _: KW_ONLY  # the cache fields by name only: a positional call cannot put codes in the wrong field
     cache_codes: bool = False
     motion_codes: list[ProjectedMemory] | None = None
     appearance_codes: list[ProjectedMemory] | None = None
@@ -52,9 +53,9 @@ class SourceFeatures:
         """The same features laid out in ``memory_format`` (e.g. ``torch.channels_last``)."""
         return SourceFeatures(
             [f.contiguous(memory_format=memory_format) for f in self.scale_features],
-            self.cache_codes,
-            self.motion_codes,
-            self.appearance_codes,
+            cache_codes=self.cache_codes,
+            motion_codes=self.motion_codes,
+            appearance_codes=self.appearance_codes,
         )
 
     def expand(self, batch_size: int) -> "SourceFeatures":
@@ -65,9 +66,9 @@ class SourceFeatures:
             raise ValueError(f"cannot broadcast source features of batch {self.batch_size} to {batch_size}")
         return SourceFeatures(
             [f.expand(batch_size, -1, -1, -1) for f in self.scale_features],
-            self.cache_codes,
-            self.motion_codes,
-            self.appearance_codes,
+            cache_codes=self.cache_codes,
+            motion_codes=self.motion_codes,
+            appearance_codes=self.appearance_codes,
         )
 
 

@@ -113,8 +113,8 @@ class FrameGraph(nn.Module):
         motion = self.dense_motion(to_model_range(source), keypoints, source_keypoints)
         cached = SourceFeatures(
             list(features),
-            _memories(self.motion_codes) if self.has_motion else None,
-            _memories(self.appearance_codes) if self.has_appearance else None,
+            motion_codes=_memories(self.motion_codes) if self.has_motion else None,
+            appearance_codes=_memories(self.appearance_codes) if self.has_appearance else None,
         )
         output = self.generator(cached, motion.deformation, motion.occlusion, motion.driving_heatmap)
         return from_model_range(output.sample)
