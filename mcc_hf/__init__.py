@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -49,12 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .presets import PRESETS, get_preset
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mcc_hf' has no attribute {name!r}")
+__getattr__ = lazy_getattr("mcc_hf", globals(), _LAZY)
 
 
 def __dir__():

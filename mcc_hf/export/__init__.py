@@ -11,8 +11,9 @@ See ``docs/export.md`` for TensorRT and OpenVINO.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 _LAZY = {
     "ExportConfig": "mcc_hf.export.exporter",
@@ -28,9 +29,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .runner import OnnxPreparedSource, OnnxTalkingHeadRunner
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mcc_hf.export' has no attribute {name!r}")
+__getattr__ = lazy_getattr("mcc_hf.export", globals(), _LAZY)
