@@ -8,7 +8,10 @@ analytics) or deploy the folder as a Hugging Face Space unchanged (the Space set
 against).
 
 This file is the entry point: it makes the server's private folder before gradio is imported, then
-:func:`main` builds the page (the package :mod:`mcc_space` next to this file) and serves it.
+:func:`main` builds the app and serves it. The app is the package next to this file, a module per part:
+:mod:`mcc_space.settings` (private folder, limits; imports no gradio), :mod:`mcc_space.uploads` (upload folder,
+input checks), :mod:`mcc_space.rendering` (options, messages, model, ``/animate``), :mod:`mcc_space.live` (the
+Live tab's ``/live`` stream) and :mod:`mcc_space.ui` (the page, :func:`~mcc_space.ui.build_demo`).
 """
 
 from __future__ import annotations
@@ -18,16 +21,15 @@ import os
 import sys
 from pathlib import Path
 
-# The package next to this file: on sys.path when this file runs as a script, not when it is loaded by path.
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+# Before gradio is imported: no analytics / version-check requests, no Hub telemetry.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The package next to this file (already on sys.path when this file runs as a script, not when loaded by path).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mcc_space.settings import SessionFolder, SpaceSettings  # noqa: E402  (imports no gradio)
 
-#: The running server's private folder. As a script it is made here, before gradio is imported: gradio
-#: reads ``GRADIO_TEMP_DIR`` once, at import, for some of its files.
-SESSION: SessionFolder | None = None
+# The server's private folder, made before gradio is imported: gradio reads GRADIO_TEMP_DIR once, at import.
 if __name__ == "__main__":
     SESSION = SessionFolder()
     SESSION.use_for_gradio()
@@ -40,13 +42,12 @@ from mcc_space.uploads import UploadFolder  # noqa: E402
 logger = logging.getLogger("mcc_space")
 
 
-def main() -> None:
+def main(session: SessionFolder) -> None:
+    """Serve the app until the process is stopped, then remove ``session``, the server's private folder."""
     from mcc_hf.atomic import terminate_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    session = SESSION or SessionFolder()
-    session.use_for_gradio()
     # SIGTERM / SIGHUP (Space restarts, `docker stop`) end the server like Ctrl-C, so the folder goes too.
     with terminate_on_signals():
         try:
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(SESSION)
