@@ -22,7 +22,7 @@ from mcc_hf.errors import NoFaceFoundError
 
 from .rendering import PipelineHolder, RenderOptions, render_error
 from .settings import SpaceSettings
-from .uploads import UploadFolder, check_source_image
+from .uploads import UploadFolder, check_source_image, open_image
 
 #: The image types a streamed camera frame may be (data-URL media type -> the only Pillow decoder used for it).
 FRAME_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
@@ -57,20 +57,10 @@ def decode_camera_frame(payload: Any, settings: SpaceSettings) -> PIL.Image.Imag
         raise gr.Error(f"A camera frame is larger than {settings.max_upload_mb:g} MB.", title="Frame too large")
     try:
         data = base64.b64decode(encoded, validate=True)
-        with PIL.Image.open(io.BytesIO(data), formats=[FRAME_TYPES[match["type"]]]) as image:
-            width, height = image.size
-            if max(width, height) > settings.max_image_side:
-                raise gr.Error(
-                    f"A camera frame is {width} x {height} pixels; the largest side accepted is "
-                    f"{settings.max_image_side} pixels.",
-                    title="Frame too large",
-                )
-            return image.convert("RGB")
-    except gr.Error:
-        raise
-    except (binascii.Error, PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            PIL.Image.DecompressionBombError):
+    except binascii.Error:
         raise invalid from None
+    with open_image(io.BytesIO(data), [FRAME_TYPES[match["type"]]], "A camera frame", settings, invalid) as image:
+        return image.convert("RGB")
 
 
 def inline_jpeg(image: PIL.Image.Image, quality: int = 85) -> dict[str, Any]:

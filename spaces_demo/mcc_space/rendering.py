@@ -24,7 +24,7 @@ import numpy as np
 import PIL.Image
 
 from mcc_hf.errors import NoFaceFoundError, UserInputError
-from mcc_hf.video import probe_video, read_frames
+from mcc_hf.video import VideoWriter, probe_video, read_frames
 
 from .settings import SpaceSettings
 from .uploads import (SOURCE_FORMATS, UploadFolder, check_audio_track, check_driving_video, check_source_image,
@@ -60,8 +60,11 @@ class RenderOptions:
         checkbox ticked means automatic (on where the face is shown larger than the model renders it)."""
         if motion not in MOTION_MODES:
             raise gr.Error(f"Motion must be one of {', '.join(MOTION_MODES)}, got {motion!r}.", title="Invalid option")
+        smoothing = _ui_number("Smoothing", smoothing, float, lambda value: 0.0 <= value <= 1.0, "between 0 and 1")
+        sizes = sorted(size for _, size in OUTPUT_SIZES)
+        output_size = _ui_number("Output size", output_size, int, sizes.__contains__, f"one of {sizes}")
         return cls(relative=motion == "Relative", adapt_scale=bool(adapt_scale), find_best_frame=bool(find_best_frame),
-                   crop=bool(crop), smoothing=parse_smoothing(smoothing), output_size=parse_output_size(output_size),
+                   crop=bool(crop), smoothing=smoothing, output_size=output_size or None,
                    detail_transfer=None if detail_transfer else False)
 
     def pipeline_kwargs(self) -> dict[str, Any]:
@@ -74,27 +77,16 @@ class RenderOptions:
         return kwargs
 
 
-def parse_output_size(value: Any) -> int | None:
-    """The output height (``None``: automatic); raises ``gr.Error`` for values outside :data:`OUTPUT_SIZES`."""
-    sizes = {size for _, size in OUTPUT_SIZES}
+def _ui_number(name: str, value: Any, kind: type, allowed: Callable[[Any], bool], choices: str) -> Any:
+    """A number from the UI as ``kind`` (empty: 0); raises ``gr.Error`` ("{name} must be {choices}") unless
+    ``allowed``."""
     try:
-        size = int(value if value not in (None, "") else 0)
+        number = kind(value if value not in (None, "") else 0)
     except (TypeError, ValueError):
-        size = -1
-    if size not in sizes:
-        raise gr.Error(f"Output size must be one of {sorted(sizes)}, got {value!r}.", title="Invalid option")
-    return size or None
-
-
-def parse_smoothing(value: Any) -> float:
-    """The keypoint smoothing strength in ``[0, 1]``; raises ``gr.Error`` otherwise."""
-    try:
-        strength = float(value if value not in (None, "") else 0.0)
-    except (TypeError, ValueError):
-        strength = -1.0
-    if not 0.0 <= strength <= 1.0:
-        raise gr.Error(f"Smoothing must be between 0 and 1, got {value!r}.", title="Invalid option")
-    return strength
+        number = None
+    if number is None or not allowed(number):
+        raise gr.Error(f"{name} must be {choices}, got {value!r}.", title="Invalid option")
+    return number
 
 
 # An absolute (or home-relative) POSIX path: two or more parts, or one part with an extension.
@@ -214,8 +206,6 @@ def write_comparison(source: Path, driving: Path, result: Path, output: Path) ->
     The three panels share the result's height; the file appears only when complete. Returns the
     number of frames written.
     """
-    from mcc_hf.video import VideoWriter
-
     info = probe_video(result)
     with PIL.Image.open(source, formats=SOURCE_FORMATS) as image:
         still = _fit_height(np.asarray(image.convert("RGB")), info.height)

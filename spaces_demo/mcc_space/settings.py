@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 
 class SessionFolder:
@@ -41,10 +41,11 @@ class SessionFolder:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _env_number(environ: Mapping[str, str], name: str, default: float, kind: type = float) -> Any:
-    value = environ.get(name)
+def _env_number(environ: Mapping[str, str], name: str, default: int | float) -> int | float:
+    """``environ[name]`` as a positive number of ``default``'s type; ``default`` when unset or empty."""
+    kind, value = type(default), environ.get(name)
     if value is None or value == "":
-        return kind(default)
+        return default
     try:
         number = kind(value)
     except ValueError:
@@ -95,22 +96,11 @@ class SpaceSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "SpaceSettings":
-        return cls(
-            model=environ.get("MCC_HF_MODEL") or None,
-            device=environ.get("MCC_HF_DEVICE") or None,
-            max_upload_mb=_env_number(environ, "MCC_SPACE_MAX_UPLOAD_MB", cls.max_upload_mb),
-            max_seconds=_env_number(environ, "MCC_SPACE_MAX_SECONDS", cls.max_seconds),
-            max_fps=_env_number(environ, "MCC_SPACE_MAX_FPS", cls.max_fps),
-            max_frames=_env_number(environ, "MCC_SPACE_MAX_FRAMES", cls.max_frames, int),
-            max_image_side=_env_number(environ, "MCC_SPACE_MAX_IMAGE_SIDE", cls.max_image_side, int),
-            concurrency=_env_number(environ, "MCC_SPACE_CONCURRENCY", cls.concurrency, int),
-            queue_size=_env_number(environ, "MCC_SPACE_QUEUE_SIZE", cls.queue_size, int),
-            batch_size=_env_number(environ, "MCC_SPACE_BATCH_SIZE", cls.batch_size, int),
-            file_lifetime=_env_number(environ, "MCC_SPACE_FILE_LIFETIME", cls.file_lifetime, int),
-            live_seconds=_env_number(environ, "MCC_SPACE_LIVE_SECONDS", cls.live_seconds, int),
-            live_fps=_env_number(environ, "MCC_SPACE_LIVE_FPS", cls.live_fps),
-            live_sessions=_env_number(environ, "MCC_SPACE_LIVE_SESSIONS", cls.live_sessions, int),
-        )
+        """The settings in ``environ``: ``MCC_HF_MODEL``, ``MCC_HF_DEVICE`` and ``MCC_SPACE_<FIELD>`` for the rest."""
+        limits = {field.name: _env_number(environ, f"MCC_SPACE_{field.name.upper()}", field.default)
+                  for field in fields(cls) if field.name not in ("model", "device")}
+        return cls(model=environ.get("MCC_HF_MODEL") or None, device=environ.get("MCC_HF_DEVICE") or None,
+                   **limits)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -6,11 +6,13 @@ work (file headers only, cheapest first): :func:`check_source_image`, :func:`che
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, Iterator, Mapping, Sequence
 
 import gradio as gr
 import numpy as np
@@ -18,7 +20,7 @@ import PIL.Image
 
 from mcc_hf.errors import UserInputError
 from mcc_hf.image_processing import IMAGE_EXTENSIONS
-from mcc_hf.video import VIDEO_EXTENSIONS, probe_video, read_frames
+from mcc_hf.video import VIDEO_EXTENSIONS, VideoInfo, VideoWriter, probe_video, read_frames
 
 from .settings import SpaceSettings
 
@@ -78,44 +80,49 @@ def check_file_size(path: Path, what: str, settings: SpaceSettings) -> None:
         )
 
 
-def check_source_image(path: Path, settings: SpaceSettings) -> tuple[int, int]:
-    """Validate the source image file; return its ``(width, height)``. Raises ``gr.Error``.
+def check_side(what: str, width: int, height: int, settings: SpaceSettings) -> None:
+    """Refuse a picture wider or taller than ``settings.max_image_side``; ``what`` names it ("The source image"),
+    its last word the message's title ("Image too large")."""
+    if max(width, height) > settings.max_image_side:
+        raise gr.Error(f"{what} is {width} x {height} pixels; the largest side accepted is {settings.max_image_side} "
+                       "pixels.", title=f"{what.split()[-1].capitalize()} too large")
 
-    Only the decoders in :data:`SOURCE_FORMATS` are used (not, e.g., Pillow's EPS reader, which runs
-    Ghostscript), and the size is checked from the header before the pixels are decoded.
-    """
+
+@contextlib.contextmanager
+def open_image(file: Path | IO[bytes], formats: Sequence[str], what: str, settings: SpaceSettings,
+               invalid: gr.Error) -> Iterator[PIL.Image.Image]:
+    """Open an image with the Pillow decoders in ``formats`` only (not, e.g., Pillow's EPS reader, which runs
+    Ghostscript), its size checked from the header (:func:`check_side`) before the caller decodes the pixels.
+    Anything Pillow cannot read, here or in the caller's block, raises ``invalid``."""
+    try:
+        with PIL.Image.open(file, formats=formats) as image:
+            check_side(what, *image.size, settings)
+            yield image
+    except gr.Error:
+        raise
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError):
+        raise invalid from None
+
+
+def check_source_image(path: Path, settings: SpaceSettings) -> tuple[int, int]:
+    """Validate the source image file (decoded by :data:`SOURCE_FORMATS` only); return its ``(width, height)``.
+    Raises ``gr.Error``."""
     invalid = gr.Error("The source file is not an image that can be read (use a PNG, JPEG or WebP photo of a face).",
                        title="Invalid image")
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise invalid
     check_file_size(path, "source image", settings)
-    try:
-        with PIL.Image.open(path, formats=SOURCE_FORMATS) as image:
-            width, height = image.size
-            if width > settings.max_image_side or height > settings.max_image_side:
-                raise gr.Error(
-                    f"The source image is {width} x {height} pixels; the largest side accepted is "
-                    f"{settings.max_image_side} pixels.",
-                    title="Image too large",
-                )
-            image.load()
-    except gr.Error:
-        raise
-    except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError):
-        raise invalid from None
-    return width, height
+    with open_image(path, SOURCE_FORMATS, "The source image", settings, invalid) as image:
+        image.load()
+        return image.size
 
 
 @dataclass(frozen=True)
-class DrivingInfo:
-    """What checking a driving video found: its length, frame rate, frame count and size, and whether it has sound."""
+class DrivingInfo(VideoInfo):
+    """A checked driving video: what :func:`~mcc_hf.video.probe_video` found, its frame count always known, and
+    its length in seconds."""
 
-    seconds: float
-    fps: float
-    num_frames: int
-    width: int
-    height: int
-    has_audio: bool
+    seconds: float = 0.0
 
 
 def too_many_frames(count: int | str, settings: SpaceSettings) -> gr.Error:
@@ -124,16 +131,6 @@ def too_many_frames(count: int | str, settings: SpaceSettings) -> gr.Error:
         f"(for example {settings.max_frames / 30:.3g} s at 30 fps). Trim it and try again.",
         title="Video too long",
     )
-
-
-def count_frames(path: Path, limit: int) -> int:
-    """Decode the video to count its frames, stopping after ``limit + 1`` (for containers that declare no count)."""
-    count = 0
-    for _ in read_frames(path):
-        count += 1
-        if count > limit:
-            break
-    return count
 
 
 def check_driving_video(path: Path, settings: SpaceSettings) -> DrivingInfo:
@@ -167,16 +164,11 @@ def check_driving_video(path: Path, settings: SpaceSettings) -> DrivingInfo:
             "Save it at a lower frame rate and try again.",
             title="Frame rate too high",
         )
-    if max(info.width, info.height) > settings.max_image_side:
-        raise gr.Error(
-            f"The driving video is {info.width} x {info.height} pixels; the largest side accepted is "
-            f"{settings.max_image_side} pixels.",
-            title="Video too large",
-        )
+    check_side("The driving video", info.width, info.height, settings)
     num_frames = info.num_frames
     if not declared:
         try:
-            num_frames = count_frames(path, settings.max_frames)
+            num_frames = sum(1 for _ in itertools.islice(read_frames(path), settings.max_frames + 1))
         except UserInputError:
             raise invalid from None
     seconds = num_frames / fps
@@ -188,8 +180,7 @@ def check_driving_video(path: Path, settings: SpaceSettings) -> DrivingInfo:
         )
     if num_frames > settings.max_frames:
         raise too_many_frames(num_frames if declared else f"more than {settings.max_frames}", settings)
-    return DrivingInfo(seconds=seconds, fps=fps, num_frames=num_frames, width=info.width, height=info.height,
-                       has_audio=info.has_audio)
+    return DrivingInfo(**{**asdict(info), "num_frames": num_frames}, seconds=seconds)
 
 
 def check_audio_track(path: Path, info: DrivingInfo, folder: Path) -> None:
@@ -197,8 +188,6 @@ def check_audio_track(path: Path, info: DrivingInfo, folder: Path) -> None:
     audio track that cannot be copied or converted is reported as such before any frame is rendered."""
     if not info.has_audio:
         return
-    from mcc_hf.video import VideoWriter
-
     trial = folder / "audio-check.mp4"
     try:
         with VideoWriter(trial, info.fps, audio_from=path, preset="ultrafast") as writer:
