@@ -134,17 +134,22 @@ class SpaceServer:
                                         stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait until the app answers; if it exits or does not answer within ``timeout``, stop it and raise."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the app exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"the app did not answer on {self.url} within {timeout:.0f} s:\n{self.log()}")
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the app exited with {self.process.returncode}:\n{self.log()}")
+                try:
+                    with urllib.request.urlopen(self.url, timeout=2) as response:
+                        if response.status == 200:
+                            return
+                except OSError:
+                    time.sleep(0.5)
+            raise TimeoutError(f"the app did not answer on {self.url} within {timeout:.0f} s:\n{self.log()}")
+        except BaseException:
+            self.stop()
+            raise
 
     def log(self) -> str:
         if not self._log.closed:
@@ -175,11 +180,7 @@ def start_space(tmp_path_factory, **extra_env: str) -> SpaceServer:
     folder = tmp_path_factory.mktemp("space")
     tiny_pipeline().save_pretrained(folder / "model")
     server = SpaceServer(folder / "model", folder / "server.log", **extra_env)
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
+    server.wait_ready()
     return server
 
 
@@ -453,6 +454,15 @@ def no_progress(*args, **kwargs) -> None:
     pass
 
 
+class FailingModel:
+    """A ``PipelineHolder`` stand-in for handlers that must refuse their inputs before any model work."""
+
+    def get(self):
+        raise AssertionError("the model must not be touched for invalid inputs")
+
+    for_request = get
+
+
 def test_settings_from_environment():
     settings = SpaceSettings.from_env({"MCC_HF_MODEL": "some/repo", "MCC_SPACE_MAX_SECONDS": "7.5",
                                        "MCC_SPACE_CONCURRENCY": "2", "MCC_SPACE_MAX_FPS": "24",
@@ -515,13 +525,7 @@ def test_validation_before_any_model_work(tmp_path):
     truncated.write_bytes((tmp_path / "ok.mp4").read_bytes()[:300])
     with pytest.raises(gr.Error, match="not a video that can be decoded"):
         check_driving_video(truncated, SpaceSettings())
-
-    class FailingModel:
-        def get(self):
-            raise AssertionError("the model must not be touched for invalid inputs")
-
-    handler = TalkingHeadDemo(settings, pipelines=FailingModel(), work=WorkArea(),
-                              uploads=UploadFolder(tmp_path))
+    handler = TalkingHeadDemo(settings, pipelines=FailingModel(), work=WorkArea(), uploads=UploadFolder(tmp_path))
     with pytest.raises(gr.Error, match="Motion must be one of"):
         handler.animate({"path": str(big)}, {"path": str(tmp_path / "ok.mp4")}, motion="Sideways")
     with pytest.raises(gr.Error, match="Smoothing must be between 0 and 1"):

@@ -20,7 +20,7 @@ from mcc_space.rendering import TalkingHeadDemo
 from mcc_space.settings import SpaceSettings
 from mcc_space.ui import LIVE_HELP, _duration_words, build_demo
 from mcc_space.uploads import UploadFolder
-from test_space import EXAMPLES, write_source
+from test_space import EXAMPLES, FailingModel, write_source
 
 
 class FakeClock:
@@ -47,13 +47,6 @@ class TinyModel:
 
     def for_request(self):
         return self.get()
-
-
-class FailingModel:
-    def get(self):
-        raise AssertionError("the model must not be touched for invalid inputs")
-
-    for_request = get
 
 
 def data_url(image: np.ndarray | PIL.Image.Image, fmt: str = "JPEG", media_type: str = "image/jpeg") -> dict:
@@ -90,8 +83,7 @@ def uploads(tmp_path):
 
 @pytest.fixture
 def live(uploads):
-    return LiveDemo(SpaceSettings(live_fps=10), pipelines=TinyModel(), uploads=UploadFolder(uploads),
-                    clock=FakeClock())
+    return LiveDemo(SpaceSettings(live_fps=10), pipelines=TinyModel(), uploads=UploadFolder(uploads), clock=FakeClock())
 
 
 def test_live_settings_from_environment():
@@ -217,8 +209,7 @@ def test_source_without_a_face_ends_the_stream_with_a_message(live, uploads):
 
 def test_live_source_follows_the_upload_rules(uploads, tmp_path):
     """The source photo is checked like an upload to /animate, before any model work."""
-    handler = LiveDemo(SpaceSettings(max_image_side=100), pipelines=FailingModel(),
-                       uploads=UploadFolder(uploads))
+    handler = LiveDemo(SpaceSettings(max_image_side=100), pipelines=FailingModel(), uploads=UploadFolder(uploads))
     frame = camera_frames(1)[0]
     outside = write_source(tmp_path / "private.png")
     with pytest.raises(gr.Error, match="The source image is not a file uploaded to this page"):
