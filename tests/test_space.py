@@ -1,12 +1,11 @@
 # Copyright 2026 The mcc-hf developers. Licensed under the Apache License, Version 2.0.
-"""The Gradio Space demo (``spaces_demo/app.py``): launched as ``python spaces_demo/app.py`` on a free
-loopback port with a tiny model and driven through ``gradio_client`` (including as a hostile client
-that names server files instead of uploading them); plus in-process checks of the input validation,
-settings, error messages and file clean-up."""
+"""The Gradio Space demo (``spaces_demo/app.py`` and its package ``mcc_space``): launched as
+``python spaces_demo/app.py`` on a free loopback port with a tiny model and driven through ``gradio_client``
+(including as a hostile client that names server files instead of uploading them); plus in-process checks
+of the input validation, settings, error messages and file clean-up."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import socket
@@ -19,11 +18,17 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import gradio as gr
 import numpy as np
 import PIL.Image
 import pytest
 
 from conftest import ROOT, tiny_pipeline
+from mcc_hf.video import probe_video
+from mcc_space.rendering import TalkingHeadDemo, WorkArea, frame_progress, render_error, without_paths
+from mcc_space.settings import SessionFolder, SpaceSettings
+from mcc_space.ui import example_rows
+from mcc_space.uploads import UploadFolder, check_audio_track, check_driving_video, check_source_image
 
 APP = ROOT / "spaces_demo" / "app.py"
 EXAMPLES = ROOT / "spaces_demo" / "examples"
@@ -129,17 +134,22 @@ class SpaceServer:
                                         stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait until the app answers; if it exits or does not answer within ``timeout``, stop it and raise."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the app exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"the app did not answer on {self.url} within {timeout:.0f} s:\n{self.log()}")
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the app exited with {self.process.returncode}:\n{self.log()}")
+                try:
+                    with urllib.request.urlopen(self.url, timeout=2) as response:
+                        if response.status == 200:
+                            return
+                except OSError:
+                    time.sleep(0.5)
+            raise TimeoutError(f"the app did not answer on {self.url} within {timeout:.0f} s:\n{self.log()}")
+        except BaseException:
+            self.stop()
+            raise
 
     def log(self) -> str:
         if not self._log.closed:
@@ -170,11 +180,7 @@ def start_space(tmp_path_factory, **extra_env: str) -> SpaceServer:
     folder = tmp_path_factory.mktemp("space")
     tiny_pipeline().save_pretrained(folder / "model")
     server = SpaceServer(folder / "model", folder / "server.log", **extra_env)
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
+    server.wait_ready()
     return server
 
 
@@ -263,9 +269,9 @@ def test_round_trip_gives_playable_video_with_audio(client, media):
 
 
 @launched
-def test_shipped_examples_render(client, app):
+def test_shipped_examples_render(client):
     """Both example rows as the UI sends them; the second crops the full portrait and pastes back."""
-    for source, driving, *options in app.example_rows():
+    for source, driving, *options in example_rows():
         result, comparison, summary = animate(client, source, driving, **dict(zip(
             ("motion", "adapt_scale", "find_best_frame", "crop", "smoothing", "output_size", "detail_transfer"), options)))
         out = video_summary(result)
@@ -444,47 +450,46 @@ def test_uploads_and_results_expire_and_go_at_shutdown(tmp_path_factory, media):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def app():
-    spec = importlib.util.spec_from_file_location("space_app", APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["space_app"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["space_app"]
-
-
 def no_progress(*args, **kwargs) -> None:
     pass
 
 
-def test_settings_from_environment(app):
-    settings = app.SpaceSettings.from_env({"MCC_HF_MODEL": "some/repo", "MCC_SPACE_MAX_SECONDS": "7.5",
-                                           "MCC_SPACE_CONCURRENCY": "2", "MCC_SPACE_MAX_FPS": "24",
-                                           "MCC_SPACE_MAX_FRAMES": "100", "MCC_SPACE_FILE_LIFETIME": "120"})
+class FailingModel:
+    """A ``PipelineHolder`` stand-in for handlers that must refuse their inputs before any model work."""
+
+    def get(self):
+        raise AssertionError("the model must not be touched for invalid inputs")
+
+    for_request = get
+
+
+def test_settings_from_environment():
+    settings = SpaceSettings.from_env({"MCC_HF_MODEL": "some/repo", "MCC_SPACE_MAX_SECONDS": "7.5",
+                                       "MCC_SPACE_CONCURRENCY": "2", "MCC_SPACE_MAX_FPS": "24",
+                                       "MCC_SPACE_MAX_FRAMES": "100", "MCC_SPACE_FILE_LIFETIME": "120"})
     assert settings.model == "some/repo" and settings.max_seconds == 7.5 and settings.concurrency == 2
     assert settings.max_fps == 24 and settings.max_frames == 100 and settings.file_lifetime == 120
     assert settings.delete_cache == (20, 120) and settings.scratch_seconds == 60
-    defaults = app.SpaceSettings.from_env({})
+    defaults = SpaceSettings.from_env({})
     assert defaults.model is None  # the bundled default model
     assert (defaults.max_fps, defaults.max_frames, defaults.delete_cache) == (60, 600, (600, 3600))
-    assert app.SpaceSettings(file_lifetime=2).delete_cache == (1, 2)
-    assert app.SpaceSettings(file_lifetime=2).scratch_seconds == 10
+    assert SpaceSettings(file_lifetime=2).delete_cache == (1, 2)
+    assert SpaceSettings(file_lifetime=2).scratch_seconds == 10
     with pytest.raises(SystemExit, match="MCC_SPACE_MAX_UPLOAD_MB"):
-        app.SpaceSettings.from_env({"MCC_SPACE_MAX_UPLOAD_MB": "lots"})
+        SpaceSettings.from_env({"MCC_SPACE_MAX_UPLOAD_MB": "lots"})
     with pytest.raises(SystemExit, match="must be positive"):
-        app.SpaceSettings.from_env({"MCC_SPACE_CONCURRENCY": "0"})
+        SpaceSettings.from_env({"MCC_SPACE_CONCURRENCY": "0"})
     with pytest.raises(SystemExit, match="MCC_SPACE_MAX_FRAMES"):
-        app.SpaceSettings.from_env({"MCC_SPACE_MAX_FRAMES": "2.5"})
+        SpaceSettings.from_env({"MCC_SPACE_MAX_FRAMES": "2.5"})
 
 
-def test_upload_folder_accepts_only_files_inside_it(app, tmp_path):
+def test_upload_folder_accepts_only_files_inside_it(tmp_path):
     uploads = tmp_path / "uploads"
     (uploads / "abc").mkdir(parents=True)
     upload = write_source(uploads / "abc" / "face.png")
     outside = write_source(tmp_path / "private.png")
     (uploads / "abc" / "link.png").symlink_to(outside)
-    folder = app.UploadFolder(uploads)
+    folder = UploadFolder(uploads)
     assert folder.resolve({"path": str(upload), "meta": {"_type": "gradio.FileData"}}, "source image") == upload
     assert folder.resolve(str(upload), "source image") == upload
     refused = {}
@@ -496,46 +501,40 @@ def test_upload_folder_accepts_only_files_inside_it(app, tmp_path):
         "relative": "private.png", "null byte": f"{upload}\x00.png", "too long": f"{uploads}/{'x' * 5000}",
         "etc": "/etc/passwd", "not text": 42,
     }.items():
-        with pytest.raises(app.gr.Error) as info:
+        with pytest.raises(gr.Error) as info:
             folder.resolve({"path": path}, "source image")
         refused[case] = info.value.message
     assert set(refused.values()) == {"The source image is not a file uploaded to this page, or it has expired; "
                                      "please upload it again."}, refused
     for empty in (None, {"path": None}, "", {}):
-        with pytest.raises(app.gr.Error, match="Please add a source image first"):
+        with pytest.raises(gr.Error, match="Please add a source image first"):
             folder.resolve(empty, "source image")
 
 
-def test_validation_before_any_model_work(app, tmp_path):
-    settings = app.SpaceSettings(max_upload_mb=0.01, max_seconds=1, max_image_side=100)
+def test_validation_before_any_model_work(tmp_path):
+    settings = SpaceSettings(max_upload_mb=0.01, max_seconds=1, max_image_side=100)
     big = write_source(tmp_path / "big.png", size=200)
-    with pytest.raises(app.gr.Error, match="largest side accepted is 100"):
-        app.check_source_image(big, app.SpaceSettings(max_image_side=100))
-    with pytest.raises(app.gr.Error, match="accepts files up to 0.01 MB"):
-        app.check_source_image(big, settings)
-    info = app.check_driving_video(write_clip(tmp_path / "ok.mp4", num_frames=8), app.SpaceSettings())
+    with pytest.raises(gr.Error, match="largest side accepted is 100"):
+        check_source_image(big, SpaceSettings(max_image_side=100))
+    with pytest.raises(gr.Error, match="accepts files up to 0.01 MB"):
+        check_source_image(big, settings)
+    info = check_driving_video(write_clip(tmp_path / "ok.mp4", num_frames=8), SpaceSettings())
     assert info.has_audio and info.fps == 10 and (info.width, info.height) == (64, 64) and info.num_frames == 8
     assert info.seconds == pytest.approx(0.8)
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes((tmp_path / "ok.mp4").read_bytes()[:300])
-    with pytest.raises(app.gr.Error, match="not a video that can be decoded"):
-        app.check_driving_video(truncated, app.SpaceSettings())
-
-    class FailingModel:
-        def get(self):
-            raise AssertionError("the model must not be touched for invalid inputs")
-
-    handler = app.TalkingHeadDemo(settings, pipelines=FailingModel(), work=app.WorkArea(),
-                                  uploads=app.UploadFolder(tmp_path))
-    with pytest.raises(app.gr.Error, match="Motion must be one of"):
+    with pytest.raises(gr.Error, match="not a video that can be decoded"):
+        check_driving_video(truncated, SpaceSettings())
+    handler = TalkingHeadDemo(settings, pipelines=FailingModel(), work=WorkArea(), uploads=UploadFolder(tmp_path))
+    with pytest.raises(gr.Error, match="Motion must be one of"):
         handler.animate({"path": str(big)}, {"path": str(tmp_path / "ok.mp4")}, motion="Sideways")
-    with pytest.raises(app.gr.Error, match="Smoothing must be between 0 and 1"):
+    with pytest.raises(gr.Error, match="Smoothing must be between 0 and 1"):
         handler.animate({"path": str(big)}, {"path": str(tmp_path / "ok.mp4")}, smoothing=3)
-    with pytest.raises(app.gr.Error, match="Output size must be one of"):
+    with pytest.raises(gr.Error, match="Output size must be one of"):
         handler.animate({"path": str(big)}, {"path": str(tmp_path / "ok.mp4")}, output_size="huge")
 
 
-def test_file_types_are_checked_before_decoding(app, tmp_path, monkeypatch):
+def test_file_types_are_checked_before_decoding(tmp_path, monkeypatch):
     """Only the image decoders and file names the app expects are used (no EPS via Ghostscript, no playlists)."""
     from PIL import EpsImagePlugin
 
@@ -548,58 +547,58 @@ def test_file_types_are_checked_before_decoding(app, tmp_path, monkeypatch):
     gif = tmp_path / "face.gif"
     PIL.Image.new("RGB", (8, 8)).save(gif)
     for path in (eps, gif):
-        with pytest.raises(app.gr.Error, match="not an image that can be read"):
-            app.check_source_image(path, app.SpaceSettings())
+        with pytest.raises(gr.Error, match="not an image that can be read"):
+            check_source_image(path, SpaceSettings())
     assert ghostscript == []
     clip = write_clip(tmp_path / "clip.mp4", num_frames=3)
     playlist = tmp_path / "clip.m3u8"
     playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{clip}\n#EXT-X-ENDLIST\n")
-    with pytest.raises(app.gr.Error, match="not a video that can be decoded"):
-        app.check_driving_video(playlist, app.SpaceSettings())
-    with pytest.raises(app.gr.Error, match="still image"):
-        app.check_driving_video(write_source(tmp_path / "still.jpg"), app.SpaceSettings())
+    with pytest.raises(gr.Error, match="not a video that can be decoded"):
+        check_driving_video(playlist, SpaceSettings())
+    with pytest.raises(gr.Error, match="still image"):
+        check_driving_video(write_source(tmp_path / "still.jpg"), SpaceSettings())
 
 
-def test_driving_limits_count_frames_and_frame_rate(app, tmp_path):
-    settings = app.SpaceSettings(max_seconds=10, max_fps=30, max_frames=20)
-    with pytest.raises(app.gr.Error, match=r"runs at 600 fps; this Space accepts up to 30 fps"):
-        app.check_driving_video(write_clip(tmp_path / "fast.mp4", num_frames=1200, fps=600, size=16, audio=False),
-                                settings)
-    with pytest.raises(app.gr.Error, match=r"has 25 frames; this Space accepts up to 20 frames"):
-        app.check_driving_video(write_clip(tmp_path / "many.mp4", num_frames=25, size=16), settings)
+def test_driving_limits_count_frames_and_frame_rate(tmp_path):
+    settings = SpaceSettings(max_seconds=10, max_fps=30, max_frames=20)
+    with pytest.raises(gr.Error, match=r"runs at 600 fps; this Space accepts up to 30 fps"):
+        check_driving_video(write_clip(tmp_path / "fast.mp4", num_frames=1200, fps=600, size=16, audio=False),
+                            settings)
+    with pytest.raises(gr.Error, match=r"has 25 frames; this Space accepts up to 20 frames"):
+        check_driving_video(write_clip(tmp_path / "many.mp4", num_frames=25, size=16), settings)
     mkv = write_clip(tmp_path / "many.mkv", num_frames=25, size=16)
-    assert app.probe_video(mkv).num_frames is None  # Matroska declares no count: the app decodes to count
-    with pytest.raises(app.gr.Error, match=r"has more than 20 frames"):
-        app.check_driving_video(mkv, settings)
-    assert app.check_driving_video(write_clip(tmp_path / "ok.mkv", num_frames=20, size=16), settings).num_frames == 20
+    assert probe_video(mkv).num_frames is None  # Matroska declares no count: the app decodes to count
+    with pytest.raises(gr.Error, match=r"has more than 20 frames"):
+        check_driving_video(mkv, settings)
+    assert check_driving_video(write_clip(tmp_path / "ok.mkv", num_frames=20, size=16), settings).num_frames == 20
     # Without a declared count the header's rate is not trusted (browser WebM reads as 1000 fps): the count decides.
     fast_mkv = write_clip(tmp_path / "fast.mkv", num_frames=20, fps=600, size=16, audio=False)
-    assert app.check_driving_video(fast_mkv, settings).num_frames == 20
-    with pytest.raises(app.gr.Error, match=r"has more than 20 frames"):
-        app.check_driving_video(write_clip(tmp_path / "fast2.mkv", num_frames=1200, fps=600, size=16, audio=False),
-                                settings)
+    assert check_driving_video(fast_mkv, settings).num_frames == 20
+    with pytest.raises(gr.Error, match=r"has more than 20 frames"):
+        check_driving_video(write_clip(tmp_path / "fast2.mkv", num_frames=1200, fps=600, size=16, audio=False),
+                            settings)
 
-    callback = app.frame_progress(no_progress, settings)
+    callback = frame_progress(no_progress, settings)
     callback(20, None)
     # A header that under-declares its frames is caught while rendering.
-    with pytest.raises(app.gr.Error, match="more than 20 frames"):
+    with pytest.raises(gr.Error, match="more than 20 frames"):
         callback(24, None)
 
 
-def test_broken_audio_is_reported_before_rendering(app, tmp_path):
-    settings = app.SpaceSettings()
+def test_broken_audio_is_reported_before_rendering(tmp_path):
+    settings = SpaceSettings()
     broken = write_clip(tmp_path / "broken.mp4", broken_audio=True)
-    info = app.check_driving_video(broken, settings)
-    with pytest.raises(app.gr.Error, match="audio track could not be copied") as error:
-        app.check_audio_track(broken, info, tmp_path)
+    info = check_driving_video(broken, settings)
+    with pytest.raises(gr.Error, match="audio track could not be copied") as error:
+        check_audio_track(broken, info, tmp_path)
     assert str(tmp_path) not in error.value.message
     assert not (tmp_path / "audio-check.mp4").exists()
     good = write_clip(tmp_path / "good.mp4")
-    app.check_audio_track(good, app.check_driving_video(good, settings), tmp_path)
+    check_audio_track(good, check_driving_video(good, settings), tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.mp4", "good.mp4"]
 
 
-def test_render_errors_never_show_server_paths(app, tmp_path):
+def test_render_errors_never_show_server_paths(tmp_path):
     import av
 
     from mcc_hf.errors import InvalidInputError, NoFaceFoundError
@@ -608,43 +607,59 @@ def test_render_errors_never_show_server_paths(app, tmp_path):
     names = {source: "the source image", driving: "the driving video"}
     scratch = tmp_path / "mcc-space-x" / "work" / "tmp1" / ".result.mp4.tmp"
     ffmpeg = av.InvalidDataError(1094995529, "Invalid data found when processing input", str(scratch))
-    message = app.render_error(ffmpeg, names).message
+    message = render_error(ffmpeg, names).message
     assert message.startswith("The driving video could not be decoded: ") and "[server path]" in message
     assert str(tmp_path) not in message
-    message = app.render_error(InvalidInputError(f"corrupt video data in {driving} after 3 frames"), names).message
+    message = render_error(InvalidInputError(f"corrupt video data in {driving} after 3 frames"), names).message
     assert message == "corrupt video data in the driving video after 3 frames"
-    message = app.render_error(RuntimeError(f"CUDA error while writing {scratch}"), names).message
+    message = render_error(RuntimeError(f"CUDA error while writing {scratch}"), names).message
     assert "error on the server" in message and str(tmp_path) not in message
-    message = app.render_error(NoFaceFoundError("no face found in the source image; pass crop=False"), names).message
+    message = render_error(NoFaceFoundError("no face found in the source image; pass crop=False"), names).message
     assert message.startswith("No face found in the source image. Use a clearer")
-    assert app.without_paths("12.3 frames/s, 1/2 and/or ./local") == "12.3 frames/s, 1/2 and/or ./local"
-    assert app.without_paths("read '/etc/passwd' and ~/private/key") == "read '[server path]' and [server path]"
+    assert without_paths("12.3 frames/s, 1/2 and/or ./local") == "12.3 frames/s, 1/2 and/or ./local"
+    assert without_paths("read '/etc/passwd' and ~/private/key") == "read '[server path]' and [server path]"
 
 
-def test_missing_model_is_reported_in_the_ui(app, tmp_path):
-    settings = app.SpaceSettings(model=str(tmp_path / "no-such-model"), device="cpu")
-    handler = app.TalkingHeadDemo(settings, uploads=app.UploadFolder(tmp_path))
+def test_missing_model_is_reported_in_the_ui(tmp_path):
+    settings = SpaceSettings(model=str(tmp_path / "no-such-model"), device="cpu")
+    handler = TalkingHeadDemo(settings, uploads=UploadFolder(tmp_path))
     source, clip = write_source(tmp_path / "s.png"), write_clip(tmp_path / "c.mp4", num_frames=2)
-    with pytest.raises(app.gr.Error, match="The model could not be loaded: model folder not found") as error:
+    with pytest.raises(gr.Error, match="The model could not be loaded: model folder not found") as error:
         handler.animate({"path": str(source)}, {"path": str(clip)}, progress=no_progress)
     assert str(tmp_path) not in error.value.message
 
 
-def test_session_folder_is_private_and_removed(app, tmp_path, monkeypatch):
+def test_session_folder_is_private_and_removed(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "operator-choice"))
-    session = app.SessionFolder()
+    session = SessionFolder()
     assert session.root.parent == tmp_path / "operator-choice"  # inside the operator's folder, never the folder itself
     assert (session.root.stat().st_mode & 0o777) == 0o700
     session.use_for_gradio()
     assert os.environ["GRADIO_TEMP_DIR"] == str(session.uploads)
-    assert app.UploadFolder.of_gradio().root == session.uploads
+    assert UploadFolder.of_gradio().root == session.uploads
     (session.work / "x").write_bytes(b"scratch")
     session.close()
     assert not session.root.exists()
 
 
-def test_work_area_removes_failed_and_stale_folders(app):
-    work = app.WorkArea(keep_seconds=0.0)
+def test_app_points_gradio_at_its_session_folder_before_gradio_is_imported(tmp_path):
+    """``python app.py`` makes its private folder before anything imports gradio (which reads
+    ``GRADIO_TEMP_DIR`` at import): the first import of gradio is stopped and reports the variable."""
+    watch = ("import os, runpy, sys\n"
+             "class Watch:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name == 'gradio':\n"
+             "            sys.exit('GRADIO_TEMP_DIR=' + os.environ['GRADIO_TEMP_DIR'])\n"
+             "sys.meta_path.insert(0, Watch())\n"
+             f"runpy.run_path({str(APP)!r}, run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", watch], env={**os.environ, "GRADIO_TEMP_DIR": str(tmp_path)},
+                            capture_output=True, text=True, timeout=120)
+    (session,) = tmp_path.glob("mcc-space-*")
+    assert result.stderr.splitlines()[-1] == f"GRADIO_TEMP_DIR={session / 'uploads'}"
+
+
+def test_work_area_removes_failed_and_stale_folders():
+    work = WorkArea(keep_seconds=0.0)
     with pytest.raises(RuntimeError):
         with work.request() as failed:
             (failed / "result.mp4").write_bytes(b"partial")
@@ -659,15 +674,15 @@ def test_work_area_removes_failed_and_stale_folders(app):
         assert not finished.exists() and current.exists()
 
 
-def test_shipped_examples_are_small_and_valid(app, tmp_path):
-    rows = app.example_rows()
+def test_shipped_examples_are_small_and_valid(tmp_path):
+    rows = example_rows()
     assert len(rows) == 2
     files = {Path(value) for row in rows for value in row[:2]}
     assert sum(path.stat().st_size for path in files) < 1024 * 1024
     clip = video_summary(EXAMPLES / "astronaut-nod.mp4")
     assert clip["frames"] == 30 and clip["audio_codecs"] == ["aac"]
-    info = app.check_driving_video(EXAMPLES / "astronaut-nod.mp4", app.SpaceSettings())
-    app.check_audio_track(EXAMPLES / "astronaut-nod.mp4", info, tmp_path)
+    info = check_driving_video(EXAMPLES / "astronaut-nod.mp4", SpaceSettings())
+    check_audio_track(EXAMPLES / "astronaut-nod.mp4", info, tmp_path)
 
 
 def test_space_readme_metadata():

@@ -116,6 +116,16 @@ def error_toast(page) -> str:
     return toast.inner_text()
 
 
+def wait_for_result(page) -> None:
+    """Wait until Chromium has decoded the result's first frame, or an error was shown (which fails the test)."""
+    page.wait_for_function(
+        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
+        " || document.querySelector('.toast-body')",
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+
+
 def test_generate_in_the_browser(page, space):
     upload(page, EXAMPLES / "astronaut-face.jpg", EXAMPLES / "astronaut-nod.mp4")
     page.locator("#animate").click()
@@ -125,12 +135,7 @@ def test_generate_in_the_browser(page, space):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("#result").screenshot(path=str(ARTIFACTS / "space-progress.png"))
 
-    page.wait_for_function(
-        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
-        " || document.querySelector('.toast-body')",
-        timeout=RENDER_TIMEOUT_MS,
-    )  # Chromium has decoded the result's first frame, or an error was shown
-    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    wait_for_result(page)
     page.wait_for_function(
         "document.querySelector('#comparison video') && document.querySelector('#comparison video').readyState >= 2",
         timeout=60_000,
@@ -177,12 +182,7 @@ def test_browser_recorded_webm_is_accepted(browser, page, tmp_path):
     upload(page, EXAMPLES / "astronaut-face.jpg", clip)
     untick_crop(page)
     page.locator("#animate").click()
-    page.wait_for_function(
-        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
-        " || document.querySelector('.toast-body')",
-        timeout=RENDER_TIMEOUT_MS,
-    )
-    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    wait_for_result(page)
     assert re.search(r"\d+ frames", page.locator("#summary").inner_text())
 
 
@@ -193,12 +193,7 @@ def test_example_row_fills_the_inputs_and_renders(page):
     page.locator("#source img").wait_for(timeout=30_000)
     page.locator("#driving video").wait_for(timeout=30_000)
     page.locator("#animate").click()
-    page.wait_for_function(
-        "(document.querySelector('#result video') && document.querySelector('#result video').readyState >= 2)"
-        " || document.querySelector('.toast-body')",
-        timeout=RENDER_TIMEOUT_MS,
-    )
-    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+    wait_for_result(page)
     assert "30 frames" in page.locator("#summary").inner_text()
 
 
@@ -301,11 +296,7 @@ def live_space(tmp_path_factory, camera_browser):
     """The app with the bundled default model (``MCC_HF_MODEL`` unset), as a Space runs it."""
     folder = tmp_path_factory.mktemp("live-space")
     server = SpaceServer(folder / "no-model", folder / "server.log", MCC_HF_MODEL="")
-    try:
-        server.wait_ready(timeout=300)
-    except BaseException:
-        server.stop()
-        raise
+    server.wait_ready(timeout=300)
     yield server
     server.stop()
 

@@ -9,12 +9,18 @@ import base64
 import io
 import shutil
 
+import gradio as gr
 import numpy as np
 import PIL.Image
 import pytest
 
 from conftest import tiny_pipeline
-from test_space import EXAMPLES, app, write_source  # noqa: F401  (app: the module fixture)
+from mcc_space.live import NO_FACE_IN_CAMERA, FrameBudget, FrameRate, LiveDemo, decode_camera_frame
+from mcc_space.rendering import TalkingHeadDemo
+from mcc_space.settings import SpaceSettings
+from mcc_space.ui import LIVE_HELP, _duration_words, build_demo
+from mcc_space.uploads import UploadFolder
+from test_space import EXAMPLES, FailingModel, write_source
 
 
 class FakeClock:
@@ -41,13 +47,6 @@ class TinyModel:
 
     def for_request(self):
         return self.get()
-
-
-class FailingModel:
-    def get(self):
-        raise AssertionError("the model must not be touched for invalid inputs")
-
-    for_request = get
 
 
 def data_url(image: np.ndarray | PIL.Image.Image, fmt: str = "JPEG", media_type: str = "image/jpeg") -> dict:
@@ -83,24 +82,23 @@ def uploads(tmp_path):
 
 
 @pytest.fixture
-def live(app, uploads):
-    return app.LiveDemo(app.SpaceSettings(live_fps=10), pipelines=TinyModel(), uploads=app.UploadFolder(uploads),
-                        clock=FakeClock())
+def live(uploads):
+    return LiveDemo(SpaceSettings(live_fps=10), pipelines=TinyModel(), uploads=UploadFolder(uploads), clock=FakeClock())
 
 
-def test_live_settings_from_environment(app):
-    settings = app.SpaceSettings.from_env({"MCC_SPACE_LIVE_SECONDS": "30", "MCC_SPACE_LIVE_FPS": "4.5",
-                                           "MCC_SPACE_LIVE_SESSIONS": "2"})
+def test_live_settings_from_environment():
+    settings = SpaceSettings.from_env({"MCC_SPACE_LIVE_SECONDS": "30", "MCC_SPACE_LIVE_FPS": "4.5",
+                                       "MCC_SPACE_LIVE_SESSIONS": "2"})
     assert (settings.live_seconds, settings.live_fps, settings.live_sessions) == (30, 4.5, 2)
-    defaults = app.SpaceSettings.from_env({})
+    defaults = SpaceSettings.from_env({})
     assert (defaults.live_seconds, defaults.live_fps, defaults.live_sessions) == (120, 10.0, 1)
     with pytest.raises(SystemExit, match="MCC_SPACE_LIVE_SECONDS"):
-        app.SpaceSettings.from_env({"MCC_SPACE_LIVE_SECONDS": "1.5"})
+        SpaceSettings.from_env({"MCC_SPACE_LIVE_SECONDS": "1.5"})
     with pytest.raises(SystemExit, match="must be positive"):
-        app.SpaceSettings.from_env({"MCC_SPACE_LIVE_FPS": "0"})
+        SpaceSettings.from_env({"MCC_SPACE_LIVE_FPS": "0"})
 
 
-def test_live_stream_renders_frames_in_one_session(app, live, uploads):
+def test_live_stream_renders_frames_in_one_session(live, uploads):
     source = {"path": str(write_source(uploads / "abc" / "face.png"))}
     session, outputs = None, []
     for frame in camera_frames(4):
@@ -121,7 +119,7 @@ def test_live_stream_renders_frames_in_one_session(app, live, uploads):
     assert sorted(path.name for path in uploads.rglob("*") if path.is_file()) == ["face.png"]  # nothing stored
 
 
-def test_frames_over_the_budget_are_skipped_not_queued(app, live, uploads):
+def test_frames_over_the_budget_are_skipped_not_queued(live, uploads):
     """A client sending 50 frames per second to a 10 fps session: about 10 per second are rendered, the rest
     skipped at once (the outputs stay as they were)."""
     source = {"path": str(write_source(uploads / "abc" / "face.png"))}
@@ -129,23 +127,23 @@ def test_frames_over_the_budget_are_skipped_not_queued(app, live, uploads):
     session, skipped = None, []
     for _ in range(50):
         result, session, status = live.frame(frame, session, source, crop=False)
-        if result == app.gr.skip():
+        if result == gr.skip():
             skipped.append(status)
         live.clock.advance(0.02)
     assert 9 <= session.rendered <= 13 and session.rendered + session.skipped == 50
-    assert len(skipped) == session.skipped and skipped == [app.gr.skip()] * len(skipped)  # nothing updated
+    assert len(skipped) == session.skipped and skipped == [gr.skip()] * len(skipped)  # nothing updated
     live.clock.advance(0.1)
     _, _, status = live.frame(frame, session, source, crop=False)
     assert f"{session.skipped} skipped (over 10 frames/s)" in status
 
 
-def test_frame_budget_and_rate(app):
-    budget = app.FrameBudget(fps=10)
+def test_frame_budget_and_rate():
+    budget = FrameBudget(fps=10)
     rng = np.random.default_rng(0)
     # A browser sending on a 10 fps timer, each frame delayed by 0 to 60 ms on the way: no frame lost.
     arrivals = np.arange(100) * 0.1 + rng.uniform(0, 0.06, 100)
     assert sum(budget.take(float(now)) for now in arrivals) == 100
-    rate = app.FrameRate(window=2.0)
+    rate = FrameRate(window=2.0)
     assert rate.fps is None
     for t in np.arange(0, 5, 0.25):
         rate.add(float(t))
@@ -154,7 +152,7 @@ def test_frame_budget_and_rate(app):
     assert rate.fps == pytest.approx(1 / 15.25)
 
 
-def test_recalibrate_and_pause_make_the_next_frame_the_reference(app, live, uploads, monkeypatch):
+def test_recalibrate_and_pause_make_the_next_frame_the_reference(live, uploads, monkeypatch):
     source = {"path": str(write_source(uploads / "abc" / "face.png"))}
     frames = camera_frames(3)
     assert "Start the camera first" in live.recalibrate(None)
@@ -179,7 +177,7 @@ def test_recalibrate_and_pause_make_the_next_frame_the_reference(app, live, uplo
     assert references == [None, None] and status.startswith("**first frame**")
 
 
-def test_recalibration_finds_the_face_again(app, live, uploads):
+def test_recalibration_finds_the_face_again(live, uploads):
     """With crop, the driving face box is found on the first frame and again after Recalibrate; a frame
     without a face there keeps the last animated frame and says why, and the stream goes on."""
     shutil.copy(EXAMPLES / "astronaut-face.jpg", uploads / "abc" / "face.jpg")
@@ -188,56 +186,55 @@ def test_recalibration_finds_the_face_again(app, live, uploads):
     blank = data_url(np.full((240, 320, 3), 90, np.uint8))
 
     result, session, status = live.frame(blank, None, source)
-    assert result == app.gr.skip() and status == app.NO_FACE_IN_CAMERA and session.rendered == 0
+    assert result == gr.skip() and status == NO_FACE_IN_CAMERA and session.rendered == 0
     live.clock.advance(0.2)
     result, session, status = live.frame(data_url(face), session, source)
     assert decode_output(result).shape == (256, 256, 3) and session.rendered == 1
     live.recalibrate(session)
     live.clock.advance(0.2)
     result, session, status = live.frame(blank, session, source)
-    assert result == app.gr.skip() and status == app.NO_FACE_IN_CAMERA
+    assert result == gr.skip() and status == NO_FACE_IN_CAMERA
     live.clock.advance(0.2)
     result, session, status = live.frame(data_url(face.transpose(PIL.Image.FLIP_LEFT_RIGHT)), session, source)
     assert decode_output(result).shape == (256, 256, 3) and session.rendered == 2
     assert "recalibrated" in status  # the first frame with a face after Recalibrate is the new reference
 
 
-def test_source_without_a_face_ends_the_stream_with_a_message(app, live, uploads):
+def test_source_without_a_face_ends_the_stream_with_a_message(live, uploads):
     source = {"path": str(write_source(uploads / "abc" / "noise.png"))}
-    with pytest.raises(app.gr.Error, match="No face found in the source image.*untick 'Crop and paste back'") as info:
+    with pytest.raises(gr.Error, match="No face found in the source image.*untick 'Crop and paste back'") as info:
         live.frame(camera_frames(1)[0], None, source, crop=True)
     assert "Find best frame" not in info.value.message
 
 
-def test_live_source_follows_the_upload_rules(app, uploads, tmp_path):
+def test_live_source_follows_the_upload_rules(uploads, tmp_path):
     """The source photo is checked like an upload to /animate, before any model work."""
-    handler = app.LiveDemo(app.SpaceSettings(max_image_side=100), pipelines=FailingModel(),
-                           uploads=app.UploadFolder(uploads))
+    handler = LiveDemo(SpaceSettings(max_image_side=100), pipelines=FailingModel(), uploads=UploadFolder(uploads))
     frame = camera_frames(1)[0]
     outside = write_source(tmp_path / "private.png")
-    with pytest.raises(app.gr.Error, match="The source image is not a file uploaded to this page"):
+    with pytest.raises(gr.Error, match="The source image is not a file uploaded to this page"):
         handler.frame(frame, None, {"path": str(outside)})
-    with pytest.raises(app.gr.Error, match="Please add a source image first"):
+    with pytest.raises(gr.Error, match="Please add a source image first"):
         handler.frame(frame, None, None)
-    with pytest.raises(app.gr.Error, match="largest side accepted is 100"):
+    with pytest.raises(gr.Error, match="largest side accepted is 100"):
         handler.frame(frame, None, {"path": str(write_source(uploads / "abc" / "big.png", size=200))})
     not_an_image = uploads / "abc" / "notes.png"
     not_an_image.write_text("text, not a picture\n" * 10)
-    with pytest.raises(app.gr.Error, match="not an image that can be read"):
+    with pytest.raises(gr.Error, match="not an image that can be read"):
         handler.frame(frame, None, {"path": str(not_an_image)})
-    with pytest.raises(app.gr.Error, match="Motion must be one of"):
+    with pytest.raises(gr.Error, match="Motion must be one of"):
         handler.frame(frame, None, {"path": str(outside)}, motion="Sideways")
 
 
-def test_camera_frames_are_decoded_in_memory_with_the_upload_limits(app, tmp_path, monkeypatch):
+def test_camera_frames_are_decoded_in_memory_with_the_upload_limits(tmp_path, monkeypatch):
     from PIL import EpsImagePlugin
 
-    settings = app.SpaceSettings(max_upload_mb=0.05, max_image_side=300)
+    settings = SpaceSettings(max_upload_mb=0.05, max_image_side=300)
     image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     for fmt, media_type in (("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")):
-        decoded = app.decode_camera_frame(data_url(image, fmt, media_type), settings)
+        decoded = decode_camera_frame(data_url(image, fmt, media_type), settings)
         assert decoded.mode == "RGB" and decoded.size == (64, 48)
-    assert np.array_equal(np.asarray(app.decode_camera_frame(data_url(image, "PNG", "image/png"), settings)), image)
+    assert np.array_equal(np.asarray(decode_camera_frame(data_url(image, "PNG", "image/png"), settings)), image)
 
     ghostscript = []
     monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "load", lambda self, *a, **k: ghostscript.append(self))
@@ -259,21 +256,21 @@ def test_camera_frames_are_decoded_in_memory_with_the_upload_limits(app, tmp_pat
     }
     messages = {}
     for case, payload in refused.items():
-        with pytest.raises(app.gr.Error) as info:
-            app.decode_camera_frame(payload, settings)
+        with pytest.raises(gr.Error) as info:
+            decode_camera_frame(payload, settings)
         messages[case] = info.value.message
     assert set(messages.values()) == {"A camera frame is not an image that can be read (the page sends JPEG frames)."}
     assert ghostscript == []
-    with pytest.raises(app.gr.Error, match="larger than 0.05 MB"):
-        app.decode_camera_frame(data_url(np.random.default_rng(1).integers(0, 256, (200, 200, 3), np.uint8), "PNG",
-                                         "image/png"), settings)
-    with pytest.raises(app.gr.Error, match="400 x 20 pixels; the largest side accepted is 300"):
-        app.decode_camera_frame(data_url(np.zeros((20, 400, 3), np.uint8)), settings)
+    with pytest.raises(gr.Error, match="larger than 0.05 MB"):
+        decode_camera_frame(data_url(np.random.default_rng(1).integers(0, 256, (200, 200, 3), np.uint8), "PNG",
+                                     "image/png"), settings)
+    with pytest.raises(gr.Error, match="400 x 20 pixels; the largest side accepted is 300"):
+        decode_camera_frame(data_url(np.zeros((20, 400, 3), np.uint8)), settings)
 
 
-def test_live_tab_is_built(app):
-    settings = app.SpaceSettings(live_seconds=45, live_fps=8, live_sessions=2)
-    demo = app.build_demo(settings, app.TalkingHeadDemo(settings, pipelines=FailingModel()))
+def test_live_tab_is_built():
+    settings = SpaceSettings(live_seconds=45, live_fps=8, live_sessions=2)
+    demo = build_demo(settings, TalkingHeadDemo(settings, pipelines=FailingModel()))
     stream = next(fn for fn in demo.fns.values() if fn.api_name == "live")
     assert stream.connection == "stream" and stream.time_limit == 45 and stream.stream_every == pytest.approx(1 / 8)
     assert stream.concurrency_limit == 2 and stream.concurrency_id == "live"
@@ -282,4 +279,4 @@ def test_live_tab_is_built(app):
     assert {"live-source", "live-camera", "live-result", "live-status", "live-recalibrate", "live-camera-notice",
             "live-motion", "live-crop", "source", "driving", "animate"} <= ids
     assert "live-find-best-frame" not in ids
-    assert "45 seconds" in app.LIVE_HELP.format(seconds=app._duration_words(45), fps=8)
+    assert "45 seconds" in LIVE_HELP.format(seconds=_duration_words(45), fps=8)
