@@ -547,7 +547,7 @@ def main() -> None:
             prepared = animator.prepare_source(source)
             print_profile("(b) library, bs1", (keypoint_detector, dense_motion, generator),
                           lambda: animator.render(prepared, animator.detect_keypoints(driving[:1])), args.repeats)
-    print(f"per-frame times (s): " + "; ".join(
+    print("per-frame times (s): " + "; ".join(
         f"{m.name.split(',')[0]} bs{m.batch_size}: " + ",".join(f"{t:.3f}" for t in m.times) for m in modes))
     print(f"output range of (a): [{base.output.min().item():.3f}, {base.output.max().item():.3f}]; "
           f"exact modes {'within' if max_diff_exact <= EXACT_TOLERANCE else 'OUTSIDE'} {EXACT_TOLERANCE:g}")

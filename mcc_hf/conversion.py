@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from .atomic import atomic_folder
-from .errors import CheckpointConversionError, UserInputError
+from .errors import CheckpointConversionError
 from .layers import AntiAliasDownsample
 
 logger = logging.getLogger(__name__)

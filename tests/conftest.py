@@ -81,6 +81,25 @@ def reference_io(reference_dir):
     return load_file(reference_dir / "inputs.safetensors"), load_file(reference_dir / "outputs.safetensors")
 
 
+needs_face_models = pytest.mark.skipif(
+    importlib.util.find_spec("face_recognition_models") is None, reason='needs the face models: pip install "mcc-hf[face]"'
+)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    """A tiny-64 pipeline with seeded random weights, one per test module (tests may change its settings)."""
+    return tiny_pipeline("tiny-64", seed=0)
+
+
+@pytest.fixture(scope="module")
+def model_dir(pipe, tmp_path_factory) -> Path:
+    """The module's :func:`pipe` saved as a pipeline folder."""
+    folder = tmp_path_factory.mktemp("tiny-64")
+    pipe.save_pretrained(folder)
+    return folder
+
+
 def tiny_pipeline(preset: str = "tiny-64", seed: int = 0):
     from mcc_hf import TalkingHeadPipeline
 

@@ -5,7 +5,6 @@ the ``mcc-hf animate`` command with bad inputs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -24,27 +23,12 @@ from mcc_hf.motion.smoothing import KeypointSmoother
 from mcc_hf.errors import NoFaceFoundError
 from mcc_hf.video import probe_video, read_frames
 
-from conftest import tiny_pipeline
+from conftest import needs_face_models
 from test_video import make_video, streams
 
 CLIP = "id12#lp-d12#000.mp4"  # 91 frames, 256x256, 25 fps
 SHORT = 6  # frames of the short clip most tests use (the tiny model takes ~0.1-0.8 s a frame on a busy CPU)
 PORTRAIT = "img01.png"  # a 256x256 portrait HOG finds a face in
-needs_face_models = pytest.mark.skipif(
-    importlib.util.find_spec("face_recognition_models") is None, reason='needs the face models: pip install "mcc-hf[face]"'
-)
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipeline("tiny-64", seed=0)
-
-
-@pytest.fixture(scope="module")
-def model_dir(pipe, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-64")
-    pipe.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

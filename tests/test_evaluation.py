@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
@@ -14,9 +13,7 @@ import torch
 from mcc_hf.evaluation import metrics as M
 from mcc_hf.evaluation.perceptual import LPIPSVGG, frechet_distance
 
-needs_face_models = pytest.mark.skipif(
-    importlib.util.find_spec("face_recognition_models") is None, reason='needs pip install "mcc-hf[face]"'
-)
+from conftest import needs_face_models
 
 
 def _random_frames(t=3, size=32, seed=0):

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 import torch
 
 from mcc_hf.errors import ModelLoadingError, UserInputError
-from mcc_hf.evaluation.perceptual import LPIPSVGG, frechet_distance, load_lpips
+from mcc_hf.evaluation.perceptual import LPIPSVGG, load_lpips
 from mcc_hf.evaluation.vgg import VGGTrunk
 from mcc_hf.evaluation.weights import load_state_dict, resolve_weights
 from mcc_hf.training.vgg import VGG19Features

@@ -10,10 +10,7 @@ import pytest
 
 from mcc_hf.face.landmarks import FaceAnalyzer, FaceBox
 
-needs_face_models = pytest.mark.skipif(
-    importlib.util.find_spec("face_recognition_models") is None, reason='needs pip install "mcc-hf[face]"'
-)
-
+from conftest import needs_face_models
 
 def _first_frame(path) -> np.ndarray:
     import av

@@ -16,15 +16,8 @@ from mcc_hf.cli import main
 from mcc_hf.errors import NoFaceFoundError
 from mcc_hf.video import probe_video, read_frames
 
-from conftest import tiny_pipeline
-
 CLIP = "id12#lp-d12#000.mp4"
 PORTRAIT = "img01.png"
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipeline("tiny-64", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,6 @@ from conftest import tiny_pipeline
 
 
 @pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipeline("tiny-64", seed=0)
-
-
-@pytest.fixture(scope="module")
 def frames():
     generator = torch.Generator().manual_seed(1)
     return torch.rand(3, 3, 64, 64, generator=generator), torch.rand(3, 64, 64, generator=generator)

@@ -4,7 +4,6 @@ entry point (``__call__``, ``animate_to_file``, ``stream``) composes the same fr
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import PIL.Image
@@ -18,18 +17,8 @@ from mcc_hf.face.crop import CropBox
 from mcc_hf.image_processing import resize_to
 from mcc_hf.video import read_frames
 
-from conftest import tiny_pipeline
+from conftest import needs_face_models
 from test_video import make_video
-
-needs_face_models = pytest.mark.skipif(
-    importlib.util.find_spec("face_recognition_models") is None, reason='needs the face models: pip install "mcc-hf[face]"'
-)
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipeline("tiny-64", seed=0)
-
 
 @pytest.fixture(scope="module")
 def inputs():

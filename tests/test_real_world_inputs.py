@@ -25,24 +25,11 @@ from mcc_hf.errors import InvalidInputError, OutputError
 from mcc_hf.image_processing import image_size, load_image
 from mcc_hf.video import VideoWriter, probe_video, read_frames
 
-from conftest import tiny_pipeline
 from media import beep, beep_time, flash_frames, flash_time, write_video
 
 CLIP = "id12#lp-d12#000.mp4"
 PORTRAIT = "img01.png"
 FPS = 25
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipeline("tiny-64", seed=0)
-
-
-@pytest.fixture(scope="module")
-def model_dir(pipe, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-64")
-    pipe.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

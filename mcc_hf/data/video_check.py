@@ -18,7 +18,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Sequence
 
 from tqdm.auto import tqdm
