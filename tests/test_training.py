@@ -339,6 +339,47 @@ def test_one_step_trains_all_three_networks_with_every_term():
     assert not unchanged, f"parameters without an update: {unchanged[:5]}"
 
 
+def test_motion_learning_rate_groups_and_freezing():
+    from accelerate import Accelerator
+
+    from mcc_hf.presets import get_preset
+    from mcc_hf.training.model import TalkingHeadTrainingModel
+    from mcc_hf.training.step import TrainingStep
+    from mcc_hf.training.trainer import _parameter_groups
+
+    def model_and_groups(*options):
+        torch.manual_seed(0)
+        model = TalkingHeadTrainingModel(*get_preset("tiny-64").build())
+        args = parse_args(["--train_data_dir", "d", "--perceptual_weight", "0", "--learning_rate", "1e-4", *options])
+        if args.motion_learning_rate == 0:
+            model.freeze_motion_networks()
+        return model, _parameter_groups(args, model)
+
+    model, groups = model_and_groups("--motion_learning_rate", "1e-5")
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert [g.get("lr") for g in groups] == [None, 1e-5]  # the generator takes the optimiser's --learning_rate
+    _, groups = model_and_groups()
+    assert groups[1]["lr"] == 1e-4
+
+    model, groups = model_and_groups("--motion_learning_rate", "0")
+    assert [p for g in groups for p in g["params"]] == list(model.generator.parameters())
+    accelerator = Accelerator(cpu=True)
+    optimizer = torch.optim.Adam(groups, lr=1e-4)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    step = TrainingStep(accelerator, model, optimizer, LossWeights(perceptual=0, gan=0))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    before.update({n: b.detach().clone() for n, b in model.named_buffers()})
+    step({"source": torch.rand(2, 3, 64, 64) * 2 - 1, "driving": torch.rand(2, 3, 64, 64) * 2 - 1},
+         global_step=0, batch_index=0)
+    changed = {n.split(".")[0] for n, p in [*model.named_parameters(), *model.named_buffers()]
+               if not torch.equal(p, before[n])}
+    assert changed == {"generator"}  # BatchNorm statistics of the motion networks included
+    assert not model.keypoint_detector.training and not model.dense_motion.training and model.generator.training
+    with pytest.raises(UserInputError, match="motion_learning_rate"):
+        parse_args(["--train_data_dir", "d", "--perceptual_weight", "0", "--motion_learning_rate", "-1"])
+
+
 def test_sharpening_terms_train_with_a_multi_scale_discriminator():
     weights = LossWeights(perceptual=0, ms_ssim=1.0, feature_matching=10.0)
     step, model, batch = _tiny_step(weights=weights, num_scales=2)
@@ -551,7 +592,7 @@ def test_codebook_restart_reseeds_unused_codes_from_the_batch():
             assert float(optimizer.state[codebook.embedding]["exp_avg"][index].abs().sum()) == 0.0
     assert int(restarter.usage.sum()) == 0  # counting starts again
     # Re-seeded codes are now the nearest neighbours of those embeddings: the quantisation error drops.
-    error = sum(float((m.features - m.quantized).pow(2).mean()) for m in matches)
+    error = sum(float((m.features - m.quantized).detach().pow(2).mean()) for m in matches)
     new_error = sum(float((codebook.quantize(f, k).features - codebook.quantize(f, k).quantized).pow(2).mean())
                     for k, f in enumerate(features))
     assert new_error < error

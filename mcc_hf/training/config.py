@@ -62,6 +62,10 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--gradient_accumulation_steps", type=int, default=1)
     g.add_argument("--learning_rate", type=float, default=8e-5)
     g.add_argument("--discriminator_learning_rate", type=float, default=None, help="Default: --learning_rate.")
+    g.add_argument("--motion_learning_rate", type=float, default=None,
+                   help="Learning rate of the keypoint detector and the dense-motion network (default: --learning_rate); "
+                        "0 freezes them (eval mode, no equivariance terms), e.g. to fine-tune the generator on new data "
+                        "without moving the motion.")
     g.add_argument("--adam_beta1", type=float, default=0.9)
     g.add_argument("--adam_beta2", type=float, default=0.99)
     g.add_argument("--adam_weight_decay", type=float, default=0.0)
@@ -191,6 +195,8 @@ def _validate(args: argparse.Namespace) -> None:
     for name in weights:
         if getattr(args, name) < 0:
             raise UserInputError(f"--{name} cannot be negative")
+    if args.motion_learning_rate is not None and args.motion_learning_rate < 0:
+        raise UserInputError(f"--motion_learning_rate cannot be negative, got {args.motion_learning_rate}")
     if not 0 <= args.ema_decay < 1:
         raise UserInputError(f"--ema_decay must be in [0, 1), got {args.ema_decay}")
     if args.perceptual_weight > 0 and not args.vgg_weights:

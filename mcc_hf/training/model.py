@@ -81,6 +81,20 @@ class TalkingHeadTrainingModel(nn.Module):
         self.use_equivariance = use_equivariance
         self.codebook_beta = codebook_beta
 
+    def freeze_motion_networks(self) -> None:
+        """Fix the keypoint detector and the dense-motion network: no gradients, and eval mode (their
+        BatchNorm statistics fixed) from now on, also after :meth:`train`."""
+        for module in (self.keypoint_detector, self.dense_motion):
+            module.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "TalkingHeadTrainingModel":
+        super().train(mode)
+        for module in (self.keypoint_detector, self.dense_motion):
+            if not any(parameter.requires_grad for parameter in module.parameters()):
+                module.eval()
+        return self
+
     @property
     def last_decoder_weight(self) -> torch.Tensor:
         """The weight of the generator's output convolution (where the adaptive GAN weight is measured)."""

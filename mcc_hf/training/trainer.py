@@ -210,8 +210,13 @@ def _build_networks(args: Namespace, device) -> TrainingNetworks:
         use_motion_codebook_loss=weights.motion_codebook > 0,
         use_motion_reconstruction_loss=weights.motion_reconstruction > 0,
         use_appearance_codebook_loss=weights.appearance_codebook > 0,
-        use_equivariance=weights.equivariance_value > 0 or weights.equivariance_jacobian > 0,
+        # (The equivariance terms train only the keypoint detector.)
+        use_equivariance=(weights.equivariance_value > 0 or weights.equivariance_jacobian > 0)
+        and args.motion_learning_rate != 0,
     )
+    if args.motion_learning_rate == 0:
+        model.freeze_motion_networks()
+        logger.info("keypoint detector and dense-motion network frozen (--motion_learning_rate 0)")
     model.train()
     perceptual = None
     if weights.perceptual > 0:
@@ -346,7 +351,7 @@ def _prepare(args: Namespace, accelerator, networks: TrainingNetworks, dataloade
     without a discriminator.
     """
     betas = (args.adam_beta1, args.adam_beta2)
-    optimizer = torch.optim.Adam(networks.model.parameters(), lr=args.learning_rate, betas=betas,
+    optimizer = torch.optim.Adam(_parameter_groups(args, networks.model), lr=args.learning_rate, betas=betas,
                                  eps=args.adam_epsilon, weight_decay=args.adam_weight_decay)
     if networks.discriminator is None:
         return (*accelerator.prepare(networks.model, optimizer, dataloader), None, None)
@@ -355,6 +360,16 @@ def _prepare(args: Namespace, accelerator, networks: TrainingNetworks, dataloade
         eps=args.adam_epsilon, weight_decay=args.adam_weight_decay,
     )
     return accelerator.prepare(networks.model, optimizer, dataloader, networks.discriminator, d_optimizer)
+
+
+def _parameter_groups(args: Namespace, model: torch.nn.Module) -> list[dict]:
+    """The generator at ``--learning_rate``; the keypoint detector and dense-motion network at
+    ``--motion_learning_rate`` unless frozen (see :meth:`TalkingHeadTrainingModel.freeze_motion_networks`)."""
+    groups = [{"params": list(model.generator.parameters())}]
+    motion = [p for p in (*model.keypoint_detector.parameters(), *model.dense_motion.parameters()) if p.requires_grad]
+    if motion:
+        groups.append({"params": motion, "lr": args.motion_learning_rate or args.learning_rate})
+    return groups
 
 
 def _lr_schedulers(args: Namespace, max_train_steps: int, optimizer, d_optimizer) -> list:
