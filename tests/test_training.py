@@ -593,7 +593,7 @@ def test_codebook_restart_reseeds_unused_codes_from_the_batch():
     assert int(restarter.usage.sum()) == 0  # counting starts again
     # Re-seeded codes are now the nearest neighbours of those embeddings: the quantisation error drops.
     error = sum(float((m.features - m.quantized).detach().pow(2).mean()) for m in matches)
-    new_error = sum(float((codebook.quantize(f, k).features - codebook.quantize(f, k).quantized).pow(2).mean())
+    new_error = sum(float((codebook.quantize(f, k).features - codebook.quantize(f, k).quantized).detach().pow(2).mean())
                     for k, f in enumerate(features))
     assert new_error < error
     # Same seed, same step: the same choice (resumed runs repeat it); state round trip.
