@@ -363,12 +363,16 @@ def _prepare(args: Namespace, accelerator, networks: TrainingNetworks, dataloade
 
 
 def _parameter_groups(args: Namespace, model: torch.nn.Module) -> list[dict]:
-    """The generator at ``--learning_rate``; the keypoint detector and dense-motion network at
-    ``--motion_learning_rate`` unless frozen (see :meth:`TalkingHeadTrainingModel.freeze_motion_networks`)."""
+    """One group of every trainable parameter in ``model.parameters()`` order (so optimiser states saved before
+    ``--motion_learning_rate`` existed still resume), or, with ``--motion_learning_rate``, the generator at
+    ``--learning_rate`` and the keypoint detector and dense-motion network at their own rate unless frozen (see
+    :meth:`TalkingHeadTrainingModel.freeze_motion_networks`)."""
+    if args.motion_learning_rate is None:
+        return [{"params": list(model.parameters())}]
     groups = [{"params": list(model.generator.parameters())}]
     motion = [p for p in (*model.keypoint_detector.parameters(), *model.dense_motion.parameters()) if p.requires_grad]
     if motion:
-        groups.append({"params": motion, "lr": args.motion_learning_rate or args.learning_rate})
+        groups.append({"params": motion, "lr": args.motion_learning_rate})
     return groups
 
 
