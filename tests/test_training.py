@@ -593,8 +593,8 @@ def test_codebook_restart_reseeds_unused_codes_from_the_batch():
     assert int(restarter.usage.sum()) == 0  # counting starts again
     # Re-seeded codes are now the nearest neighbours of those embeddings: the quantisation error drops.
     error = sum(float((m.features - m.quantized).detach().pow(2).mean()) for m in matches)
-    new_error = sum(float((codebook.quantize(f, k).features - codebook.quantize(f, k).quantized).detach().pow(2).mean())
-                    for k, f in enumerate(features))
+    new_matches = [codebook.quantize(f, k) for k, f in enumerate(features)]
+    new_error = sum(float((m.features - m.quantized).detach().pow(2).mean()) for m in new_matches)
     assert new_error < error
     # Same seed, same step: the same choice (resumed runs repeat it); state round trip.
     other = CodebookRestarter(Codebook(8, 4, num_scales=2), every=2, seed=3)
